@@ -1,0 +1,10 @@
+"""Feature-level adaptation as scikit-learn estimators, one file per method.
+
+Importing this package registers every shallow method in ``transferkit.core.registries.SHALLOW``.
+"""
+
+from transferkit.shallow import baselines, coral  # noqa: F401  (registration)
+from transferkit.shallow.base import DAClassifier, check_domain_arrays, make_classifier, split_domains
+from transferkit.shallow.coral import CORAL
+
+__all__ = ["CORAL", "DAClassifier", "check_domain_arrays", "make_classifier", "split_domains"]

@@ -1,0 +1,164 @@
+"""Shared pieces of the feature-level (shallow) methods.
+
+Every shallow method is a scikit-learn classifier: ``fit(X, y, sample_domain=None)`` with the
+skada convention (``sample_domain >= 0`` source, ``< 0`` target; ``y == -1`` for unknown labels),
+``predict(X)`` for target samples. Hyper-parameters are stored unchanged in ``__init__``; fitted
+state ends with ``_``; so ``clone``, ``Pipeline`` (``pipe.fit(X, y, step__sample_domain=sd)``)
+and ``GridSearchCV`` work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+
+from transferkit.core.errors import ConfigError, DataError
+
+#: classifiers that shallow methods accept by name
+CLASSIFIERS = ("1nn", "svm", "logreg", "linear_svm")
+
+
+def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | None = 0) -> BaseEstimator:
+    """A fresh classifier from a name (``1nn``, ``svm``, ``linear_svm``, ``logreg``) or a clone
+    of a given estimator."""
+    if spec is None:
+        spec = "1nn"
+    if not isinstance(spec, str):
+        return clone(spec)
+    if spec == "1nn":
+        from sklearn.neighbors import KNeighborsClassifier
+
+        return KNeighborsClassifier(n_neighbors=1)
+    if spec == "svm":
+        from sklearn.svm import SVC
+
+        return SVC(kernel="linear", C=1.0, random_state=random_state)
+    if spec == "linear_svm":
+        from sklearn.svm import LinearSVC
+
+        return LinearSVC(C=1.0, random_state=random_state)
+    if spec == "logreg":
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=1.0, max_iter=2000, random_state=random_state)
+    from transferkit.core.registry import suggest
+
+    raise ConfigError(f"unknown classifier {spec!r}.{suggest(spec, list(CLASSIFIERS))} "
+                      f"Known: {', '.join(CLASSIFIERS)}, or pass a scikit-learn estimator.")
+
+
+def check_domain_arrays(
+    X: Any, y: Any = None, sample_domain: Any = None, *, require_target: bool = True,
+    require_labels: bool = True, name: str = "fit",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate ``(X, y, sample_domain)`` and return them as arrays.
+
+    When ``sample_domain`` is None, samples with ``y == -1`` are target and the rest source.
+    Raises :class:`DataError` on NaN/inf, shape mismatches, an empty source or target domain,
+    unlabelled source samples and a source with a single class.
+    """
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise DataError(f"{name}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.dtype.kind not in "fiub":
+        raise DataError(f"{name}: X must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float64, copy=False)
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise DataError(f"{name}: X contains NaN or infinite values (rows {rows[:5].tolist()}); "
+                        "impute or drop them first")
+    n = len(X)
+    if y is None:
+        y = np.full(n, -1)
+    y = np.asarray(y)
+    if y.shape != (n,):
+        raise DataError(f"{name}: X has {n} rows but y has shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{name}: y must hold integer class labels (-1 for unknown)")
+    y = y.astype(np.int64)
+    if sample_domain is None:
+        sample_domain = np.where(y == -1, -2, 1)
+    sample_domain = np.asarray(sample_domain).astype(np.int64)
+    if sample_domain.shape != (n,):
+        raise DataError(f"{name}: X has {n} rows but sample_domain has shape {sample_domain.shape}")
+    src = sample_domain >= 0
+    if not src.any():
+        raise DataError(f"{name}: no source samples (sample_domain >= 0)")
+    if require_target and src.all():
+        raise DataError(f"{name}: no target samples; pass sample_domain with negative ids for "
+                        "target rows (or y = -1 for them)")
+    if require_labels:
+        ys = y[src]
+        if (ys < 0).any():
+            raise DataError(f"{name}: {int((ys < 0).sum())} source samples have no label (-1)")
+        if np.unique(ys).size < 2:
+            raise DataError(f"{name}: the source domain has a single class ({ys[0]}); "
+                            "at least two classes are needed to train a classifier")
+    return X, y, sample_domain
+
+
+def split_domains(X: Any, y: Any = None, sample_domain: Any = None, **kw: Any
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Xs, ys, Xt)`` after :func:`check_domain_arrays`."""
+    X, y, sd = check_domain_arrays(X, y, sample_domain, **kw)
+    src = sd >= 0
+    return X[src], y[src], X[~src]
+
+
+class DAClassifier(ClassifierMixin, BaseEstimator):
+    """Base of shallow methods that adapt and then train a classifier on the adapted source.
+
+    Subclasses implement ``_adapt(Xs, ys, Xt) -> (Zs, Zt)`` storing what ``_transform_target``
+    needs, or override ``fit``/``predict`` altogether (instance weighting, transport).
+    """
+
+    def _adapt(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _transform_target(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any = None, sample_domain: Any = None) -> "DAClassifier":
+        Xs, ys, Xt = split_domains(X, y, sample_domain, name=f"{type(self).__name__}.fit")
+        self.classes_ = np.unique(ys)
+        self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else np.asarray(X).shape[1]
+        Zs, _ = self._adapt(Xs, ys, Xt)
+        self.estimator_ = make_classifier(getattr(self, "estimator", None)).fit(Zs, ys)
+        return self
+
+    def _check_predict_input(self, X: Any) -> np.ndarray:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise DataError(f"{type(self).__name__}.predict: expected {self.n_features_in_} features, "
+                            f"got shape {X.shape}")
+        if not np.isfinite(X).all():
+            raise DataError(f"{type(self).__name__}.predict: X contains NaN or infinite values")
+        return X
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels of target samples."""
+        return self.estimator_.predict(self._transform_target(self._check_predict_input(X)))
+
+    def decision_scores(self, X: Any) -> np.ndarray:
+        """Class probabilities (or decision values) of target samples, (n, n_classes)."""
+        Z = self._transform_target(self._check_predict_input(X))
+        est = self.estimator_
+        if hasattr(est, "predict_proba"):
+            return est.predict_proba(Z)
+        return est.decision_function(Z)
+
+
+class _SourceOnly(DAClassifier):
+    """Classifier trained on the source domain alone (target data are ignored)."""
+
+    def _adapt(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return Xs, Xt
+
+    def _transform_target(self, X: np.ndarray) -> np.ndarray:
+        return X
