@@ -1,0 +1,35 @@
+"""``transferkit list methods|datasets|models``."""
+
+from __future__ import annotations
+
+import argparse
+
+KINDS = ("methods", "datasets", "models")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list registered methods, data sets or models",
+                       description="List what is registered, with a one-line description and the "
+                                   "default parameters.")
+    p.add_argument("kind", choices=KINDS, help="what to list")
+    p.set_defaults(func=main)
+
+
+def _fmt_defaults(d: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in d.items()) or "-"
+
+
+def main(args: argparse.Namespace) -> int:
+    from transferkit.core.registries import DATASETS, METHODS, MODELS, SHALLOW
+
+    sections = {
+        "methods": [("deep (trained by the loop)", METHODS), ("shallow (feature-level, scikit-learn)", SHALLOW)],
+        "datasets": [("data sets and benchmarks", DATASETS)],
+        "models": [("models", MODELS)],
+    }[args.kind]
+    for title, reg in sections:
+        print(f"{title}:")
+        for e in reg.entries():
+            print(f"  {e.name:<22} {e.description}")
+            print(f"  {'':<22} defaults: {_fmt_defaults(e.defaults())}")
+    return 0

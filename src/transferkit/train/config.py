@@ -1,0 +1,74 @@
+"""Training settings, validated like every other config section."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from transferkit.core.errors import ConfigError
+from transferkit.core.params import bind_params
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the one training loop (per run).
+
+    steps: optimisation steps; batch_size: samples per domain per step (per process);
+    optimizer/lr/momentum/weight_decay/nesterov: SGD or Adam(W); lr_schedule: ``constant``,
+    ``dann`` (``lr / (1 + 10 p)^0.75``, Ganin et al.) or ``cosine``; warmup_steps: linear warm-up;
+    backbone_lr_mult: learning-rate multiplier of the backbone group (e.g. 0.1 for pretrained);
+    grad_clip: max gradient norm (0 = off); val_fraction: share of source samples held out to
+    measure source accuracy (a label-free signal); eval_every: steps between target evaluations
+    written to the history (curves only, never used to choose); log_every: steps between history
+    rows; checkpoint_every: steps between checkpoints (0 = off); devices: processes for
+    data-parallel training; accelerator: ``cpu`` or ``auto``; progress: show a progress bar.
+    """
+
+    steps: int = 1000
+    batch_size: int = 64
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    lr_schedule: Literal["constant", "dann", "cosine"] = "dann"
+    warmup_steps: int = 0
+    backbone_lr_mult: float = 1.0
+    grad_clip: float = 0.0
+    val_fraction: float = 0.1
+    eval_every: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 200
+    devices: int = 1
+    accelerator: Literal["cpu", "auto"] = "cpu"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("steps", self.steps >= 1, "at least 1"),
+            ("batch_size", self.batch_size >= 1, "at least 1"),
+            ("lr", self.lr > 0, "positive"),
+            ("val_fraction", 0 <= self.val_fraction < 1, "in [0, 1)"),
+            ("devices", self.devices >= 1, "at least 1"),
+            ("log_every", self.log_every >= 1, "at least 1"),
+            ("checkpoint_every", self.checkpoint_every >= 0, "0 (off) or more"),
+            ("eval_every", self.eval_every >= 0, "0 (off) or more"),
+            ("backbone_lr_mult", self.backbone_lr_mult >= 0, "0 or more"),
+        ]
+        for key, ok, what in checks:
+            if not ok:
+                raise ConfigError(f"got {getattr(self, key)!r}; must be {what}", f"train.{key}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None, path: str = "train") -> "TrainConfig":
+        return cls(**bind_params(cls, dict(d or {}), path=path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        known = {f.name for f in fields(self)}
+        bad = set(changes) - known
+        if bad:
+            raise ConfigError(f"unknown train setting(s) {sorted(bad)}", "train")
+        return TrainConfig(**{**self.to_dict(), **changes})

@@ -1,0 +1,262 @@
+"""The one training loop: devices and data-parallel processes (Lightning Fabric), optimizers and
+schedules, progress, periodic checkpoints with exact resume, and a NaN/inf guard.
+
+Sampling is a pure function of (seed, step): each step's source and target batches are drawn from
+per-epoch permutations seeded by the epoch number, so a resumed run sees the same batches as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from transferkit.core.errors import DataError, TrainingDivergedError
+from transferkit.core.seed import derive_seed
+from transferkit.data.dataset import DomainDataset
+from transferkit.methods.base import Batch, Method, Optim, Step
+from transferkit.train.checkpoint import load_checkpoint, save_checkpoint
+from transferkit.train.config import TrainConfig
+
+Callback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    resumed_from: int | None = None
+    seconds: float = 0.0
+
+
+class EpochSampler:
+    """Indices of batch ``step`` for a pool of ``n`` samples: the concatenation of per-epoch
+    permutations (seeded by ``seed`` and the epoch), cut into consecutive batches. Stateless.
+    With ``world > 1`` each rank takes its own slice of a ``batch * world`` global batch."""
+
+    def __init__(self, n: int, batch: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        if n == 0:
+            raise DataError("cannot sample batches from an empty domain")
+        self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
+        self._cache: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        if epoch not in self._cache:
+            if len(self._cache) > 4:
+                self._cache.clear()
+            self._cache[epoch] = np.random.default_rng(derive_seed(self.seed, epoch)).permutation(self.n)
+        return self._cache[epoch]
+
+    def indices(self, step: int) -> np.ndarray:
+        g = self.batch * self.world
+        start = step * g + self.rank * self.batch
+        pos = np.arange(start, start + self.batch)
+        epochs, offs = np.divmod(pos, self.n)
+        return np.array([self._perm(int(e))[o] for e, o in zip(epochs, offs)])
+
+
+def _lr_factor(cfg: TrainConfig, step: int) -> float:
+    p = step / max(1, cfg.steps)
+    if cfg.lr_schedule == "dann":
+        f = (1.0 + 10.0 * p) ** -0.75
+    elif cfg.lr_schedule == "cosine":
+        f = 0.5 * (1.0 + math.cos(math.pi * p))
+    else:
+        f = 1.0
+    if cfg.warmup_steps > 0 and step < cfg.warmup_steps:
+        f *= (step + 1) / cfg.warmup_steps
+    return f
+
+
+def _make_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g["initial_lr"] = g["lr"]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def param_groups(model: nn.Module, method: Method, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Optimizer groups: backbone (``lr * backbone_lr_mult``), head, and the method's parts.
+    Parameters with ``requires_grad=False`` (frozen) are left out."""
+    groups: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    named = model.parameter_groups() if hasattr(model, "parameter_groups") else {"model": list(model.parameters())}
+    for name, params in named.items():
+        mult = cfg.backbone_lr_mult if name == "backbone" else 1.0
+        ps = [p for p in params if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in ps)
+        groups.append({"params": ps, "lr": cfg.lr * mult, "name": name})
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
+    if rest:
+        seen.update(id(p) for p in rest)
+        groups.append({"params": rest, "lr": cfg.lr, "name": "model_other"})
+    for name, params in method.param_groups().items():
+        ps = [p for p in params if p.requires_grad and id(p) not in seen]
+        seen.update(id(p) for p in ps)
+        groups.append({"params": ps, "lr": cfg.lr, "name": name})
+    return groups
+
+
+def config_fingerprint(*parts: Any) -> str:
+    """A short hash of the settings that must match for a checkpoint to be resumed."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _make_fabric(cfg: TrainConfig) -> Any:
+    from lightning_fabric import Fabric
+
+    strategy = "auto" if cfg.devices == 1 else "ddp_spawn"
+    return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision="32-true")
+
+
+def fit(
+    model: nn.Module,
+    method: Method,
+    train: DomainDataset,
+    cfg: TrainConfig,
+    *,
+    seed: int = 0,
+    checkpoint_path: str | Path | None = None,
+    fingerprint: str = "",
+    eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    callbacks: Sequence[Callback] = (),
+    desc: str = "train",
+    fabric: Any = None,
+) -> FitResult:
+    """Train ``model`` with ``method`` on ``train`` (labelled source + unlabelled target) for
+    ``cfg.steps`` steps. ``method.setup`` must have been called. When ``checkpoint_path`` holds a
+    checkpoint with the same ``fingerprint`` training resumes from it. ``eval_fn(model)`` is called
+    every ``cfg.eval_every`` steps and its figures go into the history (curves only).
+    ``callbacks(step, terms)`` run after every step (e.g. to stop a run from outside)."""
+    from tqdm.auto import tqdm
+
+    fabric = fabric or _make_fabric(cfg)
+    src, tgt = train.source(), train.target()
+    xs_all = torch.as_tensor(np.ascontiguousarray(src.x), dtype=torch.float32)
+    ys_all = torch.as_tensor(src.y)
+    xt_all = torch.as_tensor(np.ascontiguousarray(tgt.x), dtype=torch.float32)
+    if (ys_all < 0).any():
+        raise DataError("every source sample used for training needs a label")
+    rank, world = fabric.global_rank, fabric.world_size
+    s_sampler = EpochSampler(len(xs_all), cfg.batch_size, derive_seed(seed, "source"), rank, world)
+    t_sampler = EpochSampler(len(xt_all), cfg.batch_size, derive_seed(seed, "target"), rank, world)
+
+    bundle = nn.ModuleDict({"model": model, "method": method})
+    optimizer = _make_optimizer(cfg, param_groups(model, method, cfg))
+    start, history, resumed = 0, [], None
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    if ckpt is not None and ckpt.exists():
+        state = load_checkpoint(ckpt)
+        if state.get("fingerprint") == fingerprint:
+            bundle.load_state_dict(state["bundle"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            start, history, resumed = int(state["step"]), list(state["history"]), int(state["step"])
+    wrapped, optimizer = fabric.setup(bundle, optimizer)
+    wmodel, wmethod = wrapped.module["model"], wrapped.module["method"]
+    optim = Optim(fabric.backward, {"all": optimizer}, type(method).__name__.lower(), Step(start, cfg.steps))
+
+    def checkpoint(step: int) -> None:
+        if ckpt is not None and fabric.global_rank == 0:
+            save_checkpoint({"bundle": bundle.state_dict(), "optimizer": optimizer.state_dict(),
+                             "torch_rng": torch.get_rng_state(), "step": step, "history": history,
+                             "fingerprint": fingerprint}, ckpt)
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not cfg.progress or rank != 0,
+               leave=False, dynamic_ncols=True)
+    running: dict[str, float] = {}
+    try:
+        for step in range(start, cfg.steps):
+            wrapped.train()
+            factor = _lr_factor(cfg, step)
+            for g in optimizer.param_groups:
+                g["lr"] = g["initial_lr"] * factor
+            si, ti = s_sampler.indices(step), t_sampler.indices(step)
+            batch = Batch(xs=fabric.to_device(xs_all[si]), ys=fabric.to_device(ys_all[si]),
+                          xt=fabric.to_device(xt_all[ti]))
+            info = Step(step, cfg.steps)
+            optim.step_info = info
+            if cfg.grad_clip > 0:
+                _clip_before_step(optimizer, bundle, cfg.grad_clip)
+            terms = method.training_step(wmodel, batch, info, optim) if wmethod is method else \
+                wmethod.training_step(wmodel, batch, info, optim)
+            vals = {k: float(v.detach()) for k, v in terms.items()}
+            for k, v in vals.items():
+                running[k] = running.get(k, 0.0) + v
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                row = {"step": done, **{k: v / n for k, v in running.items()}, "lr": cfg.lr * factor}
+                if eval_fn is not None and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+                    row.update(eval_fn(model))
+                history.append(row)
+                running = {}
+                bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("step", "lr")})
+            for cb in callbacks:
+                cb(done, vals)
+            bar.update(1)
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                checkpoint(done)
+    except TrainingDivergedError as exc:
+        where = f"; the last good checkpoint is {ckpt}" if ckpt is not None and ckpt.exists() else ""
+        raise TrainingDivergedError(f"{exc}{where}") from None
+    finally:
+        bar.close()
+    checkpoint(cfg.steps)
+    return FitResult(history=history, steps=cfg.steps, resumed_from=resumed, seconds=time.perf_counter() - t0)
+
+
+def _clip_before_step(optimizer: torch.optim.Optimizer, bundle: nn.Module, max_norm: float) -> None:
+    """Wrap ``optimizer.step`` once so gradients are clipped right before every update."""
+    if getattr(optimizer, "_tk_clip", False):
+        return
+    inner = optimizer.step
+
+    def step(*a: Any, **k: Any) -> Any:
+        torch.nn.utils.clip_grad_norm_([p for p in bundle.parameters() if p.grad is not None], max_norm)
+        return inner(*a, **k)
+
+    optimizer.step = step  # type: ignore[method-assign]
+    optimizer._tk_clip = True  # type: ignore[attr-defined]
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in evaluation mode, batched, on CPU."""
+    was = model.training
+    model.eval()
+    x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) if isinstance(x, np.ndarray) else x
+    out = [model(x[i:i + batch_size])[0].float().cpu() for i in range(0, len(x), batch_size)]
+    model.train(was)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Accuracy (percent), per-class accuracy and confusion matrix of ``model`` on ``(x, y)``."""
+    pred = predict_logits(model, x).argmax(1).numpy()
+    return classification_summary(np.asarray(y), pred, num_classes)
+
+
+def classification_summary(y: np.ndarray, pred: np.ndarray, num_classes: int) -> dict[str, Any]:
+    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(conf, (y, pred), 1)
+    support = conf.sum(1)
+    per_class = np.where(support > 0, np.diag(conf) / np.maximum(support, 1), np.nan) * 100
+    return {"accuracy": float((pred == y).mean() * 100) if len(y) else float("nan"),
+            "per_class": [None if np.isnan(v) else float(v) for v in per_class],
+            "confusion": conf.tolist()}

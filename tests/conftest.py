@@ -1,0 +1,34 @@
+"""Shared fixtures: tiny synthetic shifted data, the benchmark data folder when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TRANSFERKIT_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture
+def blobs_task():
+    """A 3-class, 6-d shifted-blobs Task with a labelled target test split."""
+    from transferkit.data import make_task
+    from transferkit.testing import shifted_blobs
+
+    xs, ys, xt, yt = shifted_blobs(n=200, shift=1.0, seed=0)
+    return make_task(xs, ys, xt, xt, yt, name="blobs")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "SHA256SUMS").is_file():
+        pytest.skip(f"benchmark data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def pytest_configure(config):
+    os.environ.setdefault("TRANSFERKIT_DATA", str(SHARED_DATA))
+    np.seterr(all="ignore")

@@ -1,0 +1,47 @@
+import pytest
+
+from transferkit.core.errors import ConfigError, UnknownNameError
+from transferkit.experiment.config import DEFAULT_CONFIG, apply_overrides, load_config, validate_config
+
+
+def test_default_config_validates():
+    cfg = validate_config(DEFAULT_CONFIG)
+    assert [m.label for m in cfg.methods] == ["source_only", "coral", "dann"]
+    assert [m.kind for m in cfg.methods] == ["deep", "shallow", "deep"]
+
+
+def test_overrides_by_path_index_and_name():
+    raw = apply_overrides(DEFAULT_CONFIG, ["train.steps=10", "methods.dann.params.trade_off=0.3",
+                                          "methods.0.label=base", "seed=4"])
+    cfg = validate_config(raw)
+    assert cfg.train.steps == 10 and cfg.seed == 4
+    assert cfg.methods[2].params["trade_off"] == 0.3 and cfg.methods[0].label == "base"
+    assert DEFAULT_CONFIG["train"]["steps"] == 1500  # the default is not mutated
+
+
+@pytest.mark.parametrize("override, match", [
+    (["methods.1.name=corral"], r"methods\[1\]\.name: unknown method 'corral'.*Did you mean 'coral'"),
+    (["methods.dann.params.lamda=1"], r"methods\[2\]\.params\.lamda: unknown parameter.*Allowed: .*trade_off"),
+    (["train.steps=many"], r"train\.steps: got 'many'.*integer"),
+    (["train.lr=-1"], r"train\.lr: got -1.*positive"),
+    (["data.name=digitz"], r"data\.name: unknown dataset 'digitz'.*Did you mean 'digits'"),
+    (["model.name=lenett"], r"model\.name: unknown model 'lenett'"),
+    (["trian.steps=3"], r"trian: unknown key 'trian'.*Did you mean 'train'"),
+    (["methods.foo.params.x=1"], r"no item named 'foo'"),
+])
+def test_validation_errors_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        validate_config(apply_overrides(DEFAULT_CONFIG, override))
+
+
+def test_unknown_name_is_config_error():
+    assert issubclass(UnknownNameError, ConfigError)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)

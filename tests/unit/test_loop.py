@@ -1,0 +1,158 @@
+"""The loop: exact resume after a crash or a kill, determinism, the NaN guard."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit import TrainingDivergedError
+from transferkit.core.registries import METHODS
+from transferkit.methods.base import Method
+from transferkit.models import create_model
+from transferkit.train import TrainConfig, evaluate, fit
+from transferkit.train.checkpoint import load_checkpoint
+
+
+def _setup(name="dann", seed=0):
+    torch.manual_seed(seed)
+    model = create_model("tiny_mlp", (6,), 3)
+    method = METHODS.create(name, {"disc_hidden": 32} if name == "dann" else {})
+    method.setup(model.num_features, 3)
+    return model, method
+
+
+CFG = TrainConfig(steps=120, batch_size=16, checkpoint_every=25, log_every=10, progress=False)
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_at(k):
+    def cb(step, terms):
+        if step == k:
+            raise Crash
+    return cb
+
+
+def test_resume_after_crash_matches_uninterrupted(blobs_task, tmp_path):
+    model, method = _setup()
+    full = fit(model, method, blobs_task.train, CFG, seed=3)
+    ref = [p.detach().clone() for p in model.parameters()]
+
+    ckpt = tmp_path / "ckpt.pt"
+    m1, me1 = _setup()
+    with pytest.raises(Crash):
+        fit(m1, me1, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="x", callbacks=[_crash_at(63)])
+    assert load_checkpoint(ckpt)["step"] == 50
+    m2, me2 = _setup(seed=99)  # a fresh process would build fresh weights
+    res = fit(m2, me2, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="x")
+    assert res.resumed_from == 50
+    assert all(torch.equal(a, b) for a, b in zip(ref, m2.parameters()))
+    assert res.history == full.history
+
+
+def test_checkpoint_of_other_config_is_not_resumed(blobs_task, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    m, me = _setup()
+    fit(m, me, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="a")
+    m, me = _setup()
+    assert fit(m, me, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="b").resumed_from is None
+
+
+def test_same_seed_same_metrics(blobs_task):
+    accs = []
+    for _ in range(2):
+        m, me = _setup()
+        fit(m, me, blobs_task.train, CFG, seed=5)
+        accs.append(evaluate(m, blobs_task.x_test, blobs_task.y_test, 3))
+    assert accs[0] == accs[1]
+
+
+class _Exploding(Method):
+    """Test method whose adversarial term becomes NaN at step 40."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def compute_loss(self, model, batch, step):
+        logits, _ = model(batch.xs)
+        dom = logits.mean() * 0 + (float("nan") if step.index >= 40 else 0.5)
+        return {"cls": self.classification(logits, batch.ys), "domain": dom}
+
+
+def test_nan_guard_names_method_term_step_and_keeps_checkpoint(blobs_task, tmp_path):
+    torch.manual_seed(0)
+    model = create_model("tiny_mlp", (6,), 3)
+    method = _Exploding()
+    method.setup(model.num_features, 3)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingDivergedError) as info:
+        fit(model, method, blobs_task.train, CFG, seed=0, checkpoint_path=ckpt, fingerprint="n")
+    msg = str(info.value)
+    assert "'_exploding'" in msg and "'domain'" in msg and "step 40" in msg and str(ckpt) in msg
+    state = load_checkpoint(ckpt)
+    assert state["step"] == 25 and all(torch.isfinite(v).all() for v in state["bundle"].values()
+                                       if v.dtype.is_floating_point)
+
+
+KILL_SCRIPT = """
+import sys, time, numpy as np, torch
+from transferkit.testing import shifted_blobs
+from transferkit.data import make_task
+from transferkit.experiment.config import validate_config
+from transferkit.experiment.runner import run_experiment
+from transferkit.core.registries import DATASETS
+
+xs, ys, xt, yt = shifted_blobs(n=200, seed=0)
+np.savez(sys.argv[2] + '/src.npz', x=xs, y=ys)
+np.savez(sys.argv[2] + '/tgt.npz', x=xt, y=yt)
+slow = [lambda step, terms: time.sleep(0.02)] if sys.argv[3] == 'slow' else []
+cfg = validate_config({'name': 'kill', 'seed': 1,
+    'data': {'name': 'files', 'params': {'source': sys.argv[2] + '/src.npz', 'target': sys.argv[2] + '/tgt.npz'}},
+    'model': {'name': 'tiny_mlp'},
+    'train': {'steps': 300, 'batch_size': 16, 'checkpoint_every': 20, 'progress': False},
+    'methods': [{'name': 'dann', 'params': {'disc_hidden': 32}}]})
+r = run_experiment(cfg, sys.argv[1], progress=False, callbacks=slow)
+print('ACC', r.runs[0].metrics['target_accuracy'], r.runs[0].metrics.get('resumed_from_step'))
+"""
+
+
+def test_killed_run_resumes_to_same_metrics(tmp_path):
+    """A real SIGKILL part way; the same command again resumes and ends with the same metrics."""
+    from transferkit.core.registries import DATASETS
+
+    if "files" not in DATASETS:
+        pytest.skip("the 'files' data set is not registered")
+    script = tmp_path / "k.py"
+    script.write_text(KILL_SCRIPT)
+    ref = subprocess.run([sys.executable, str(script), str(tmp_path / "ref"), str(tmp_path), "fast"],
+                         capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "killed"
+    p = subprocess.Popen([sys.executable, str(script), str(out), str(tmp_path), "slow"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ckpt = next(iter([]), None)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        found = list(out.glob("runs/*/*/checkpoint.pt"))
+        if found and load_checkpoint(found[0])["step"] >= 60:
+            ckpt = found[0]
+            break
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert ckpt is not None, "no checkpoint appeared"
+    assert not (out / "report.json").exists()
+    again = subprocess.run([sys.executable, str(script), str(out), str(tmp_path), "fast"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    acc_ref = ref.stdout.split("ACC")[1].split()[0]
+    acc, resumed = again.stdout.split("ACC")[1].split()[:2]
+    assert acc == acc_ref and float(resumed) >= 60
