@@ -119,8 +119,20 @@ def config_fingerprint(*parts: Any) -> str:
 def _make_fabric(cfg: TrainConfig) -> Any:
     from lightning_fabric import Fabric
 
-    strategy = "auto" if cfg.devices == 1 else "ddp_spawn"
-    return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision="32-true")
+    if cfg.devices == 1:
+        return Fabric(accelerator=cfg.accelerator, devices=1, strategy="auto", precision="32-true")
+    # processes are forked (no pickling, no __main__ guard needed); gloo on CPU, NCCL on GPUs
+    return Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy="ddp_fork", precision="32-true")
+
+
+def _distributed_worker(fabric: Any, model: nn.Module, method: Method, train: DomainDataset,
+                        cfg: TrainConfig, kwargs: dict[str, Any]) -> tuple[bytes, FitResult]:
+    import io
+
+    res = fit(model, method, train, cfg, fabric=fabric, **kwargs)
+    buf = io.BytesIO()  # plain bytes: shared-memory tensors would not outlive the worker
+    torch.save(nn.ModuleDict({"model": model, "method": method}).state_dict(), buf)
+    return buf.getvalue(), res
 
 
 def fit(
@@ -144,6 +156,18 @@ def fit(
     ``callbacks(step, terms)`` run after every step (e.g. to stop a run from outside)."""
     from tqdm.auto import tqdm
 
+    if fabric is None and cfg.devices > 1:
+        # data-parallel: every process trains on its slice of each global batch; rank 0 writes
+        # checkpoints and returns the trained weights, loaded here into the caller's objects
+        fabric = _make_fabric(cfg)
+        kwargs = dict(seed=seed, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
+                      eval_fn=eval_fn, callbacks=callbacks, desc=desc)
+        import io
+
+        blob, res = fabric.launch(_distributed_worker, model, method, train, cfg, kwargs)
+        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        nn.ModuleDict({"model": model, "method": method}).load_state_dict(state)
+        return res
     fabric = fabric or _make_fabric(cfg)
     src, tgt = train.source(), train.target()
     xs_all = torch.as_tensor(np.ascontiguousarray(src.x), dtype=torch.float32)
