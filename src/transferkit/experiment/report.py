@@ -1,0 +1,920 @@
+"""Reports of an experiment: ``report.json``, ``report.md`` and ``report.html`` from one result.
+
+Everything here is made from a single :class:`~transferkit.experiment.result.ExperimentResult`.
+:func:`write_report` saves the result as ``report.json`` and renders the two human-readable files
+from that JSON (so :func:`render_report` on the same directory later gives byte-identical files).
+
+* ``report.md``: metadata, data summary, the results table (ours / published / gap per task and the
+  mean per method), all runs with their metrics, failures, timings, per-class accuracy, run
+  parameters, the resolved config as YAML, and notes.
+* ``report.html``: the same content, self-contained (inline CSS, no scripts, no external fonts or
+  links), plus plots rendered with matplotlib's Agg renderer and embedded as base64 PNG data URIs:
+  a bar chart of target accuracy per task and method with published markers, learning curves per
+  task (loss terms and ``target_accuracy`` against ``step`` for every run with a ``history``) and
+  a confusion-matrix heat map for every run that has ``confusion``.
+
+:func:`results_table`, :func:`long_table` and :func:`format_table` give the same results as plain
+text for the terminal. Accuracies are percentages; "gap" is always ours minus published.
+
+Output is deterministic: the same result gives the same bytes (PNG metadata carries no version or
+date). matplotlib and PyYAML are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transferkit.experiment.result import ExperimentResult, RunResult
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "REPORT_MD",
+    "format_table",
+    "long_table",
+    "render_html",
+    "render_markdown",
+    "render_report",
+    "results_table",
+    "write_report",
+]
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+MISSING = "-"
+_PNG_DPI = 90
+_MAX_CLASSES_LISTED = 40  # per-class accuracy values shown before "... +N more"
+_ANNOTATE_CONFUSION_UP_TO = 15  # classes; larger matrices get colours only
+_NON_SERIES_KEYS = frozenset({"step", "epoch", "lr", "learning_rate"})
+_TIMING_ORDER = ("fit", "evaluate", "total")
+_MAIN_METRICS = ("target_accuracy", "source_accuracy")
+
+
+# ================================================================================================
+# Public API
+# ================================================================================================
+def write_report(result: ExperimentResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md`` and ``report.html`` for ``result`` into ``out_dir``.
+
+    The JSON is written with :meth:`ExperimentResult.save_json`; the Markdown and HTML are then
+    rendered from that JSON (as :func:`render_report` does), so both ways give identical files.
+    ``out_dir`` is created when missing. Returns ``{"json": ..., "md": ..., "html": ...}``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result.save_json(out / REPORT_JSON)
+    return render_report(out)
+
+
+def render_report(out_dir: str | Path) -> dict[str, Path]:
+    """Re-render ``report.md`` and ``report.html`` from the ``report.json`` in ``out_dir``.
+
+    ``out_dir`` may also be the path of the ``report.json`` itself; the files are written beside
+    it. Raises :class:`~transferkit.core.errors.DataError` (naming the path) when the JSON is
+    missing or is not a transferkit report. Returns ``{"json": ..., "md": ..., "html": ...}``.
+    """
+    path = Path(out_dir)
+    json_path = path if path.suffix == ".json" and not path.is_dir() else path / REPORT_JSON
+    result = ExperimentResult.load_json(json_path)
+    out = json_path.parent
+    md_path = _write_text(out / REPORT_MD, render_markdown(result))
+    html_path = _write_text(out / REPORT_HTML, render_html(result))
+    return {"json": json_path, "md": md_path, "html": html_path}
+
+
+def results_table(result: ExperimentResult) -> list[list[str]]:
+    """The results as rows of strings: a header row, one row per task, then a ``mean`` row.
+
+    Columns are ``task`` then one per method (tasks × methods, so long task lists stay readable).
+    A cell is our target accuracy, with the published figure and the gap beside it where known:
+    ``"71.2 (pub 70.1, +1.1)"``; ``"failed"`` for a failed run, ``"-"`` for a missing one. The mean
+    row averages the successful runs; it shows published/gap only when every run of the method has
+    both figures, and ``[n/N]`` when only n of the N tasks contributed.
+    """
+    methods = result.methods()
+    rows = [["task", *methods]]
+    for task in result.tasks():
+        rows.append([task, *(_run_score(result.get(task, m)).text() for m in methods)])
+    if result.runs:
+        rows.append(["mean", *(_method_score(result, m).text() for m in methods)])
+    return rows
+
+
+def long_table(result: ExperimentResult) -> list[list[str]]:
+    """One row per run (task × method) with a header row: the long form of :func:`results_table`.
+
+    Columns: task, method, kind, status, target acc, published, gap, source acc, time (s).
+    """
+    rows = [["task", "method", "kind", "status", "target acc", "published", "gap", "source acc",
+             "time (s)"]]
+    for run in _ordered_runs(result):
+        rows.append([
+            run.task, run.method, run.kind, run.status,
+            _fmt_num(run.metrics.get("target_accuracy")),
+            _fmt_num(run.published),
+            _fmt_gap(_gap(run)),
+            _fmt_num(run.metrics.get("source_accuracy")),
+            _fmt_seconds(_total_time(run)),
+        ])
+    return rows
+
+
+def format_table(result: ExperimentResult, *, layout: str = "auto", max_width: int = 160) -> str:
+    """The results as a plain-text table for the terminal.
+
+    ``layout="wide"`` prints :func:`results_table` (rows = tasks plus a mean row, columns =
+    methods); ``"long"`` prints :func:`long_table` (one line per run) followed by the per-method
+    means; ``"auto"`` uses the wide form when it fits in ``max_width`` characters, else the long
+    one.
+    """
+    if layout not in ("auto", "wide", "long"):
+        raise ValueError(f"format_table: layout must be 'auto', 'wide' or 'long', not {layout!r}")
+    if not result.runs:
+        return "(no runs)"
+    wide = _text_table(results_table(result), rule_before_last=True)
+    if layout == "wide" or (layout == "auto" and _width(wide) <= max_width):
+        return wide
+    means = [["method", "mean target acc"]]
+    means += [[m, _method_score(result, m).text()] for m in result.methods()]
+    return _text_table(long_table(result)) + "\n\n" + _text_table(means)
+
+
+def render_markdown(result: ExperimentResult) -> str:
+    """The Markdown report of ``result`` (the content of ``report.md``)."""
+    out: list[str] = [f"# transferkit report: {_md(result.name)}", ""]
+    out += [f"- **{_md(k)}:** {_md(v)}" for k, v in _meta_items(result)]
+    out.append("")
+
+    out += ["## Data", ""]
+    data_rows = _task_info_table(result)
+    out += [_md_table(data_rows) if data_rows else "No data summary recorded.", ""]
+
+    out += ["## Results", ""]
+    if result.runs:
+        out += [_RESULTS_CAPTION, "", _md_table(results_table(result)), ""]
+        out += ["### All runs", "", _md_table(_all_runs_table(result)), ""]
+        sources = _published_sources(result)
+        if sources:
+            out += ["Published figures from:", ""]
+            out += [f"- {_md(src)} ({_md(', '.join(ms))})" for src, ms in sources]
+            out.append("")
+    else:
+        out += ["No runs.", ""]
+
+    out += ["## Failures", ""]
+    failed = _failed_runs(result)
+    if failed:
+        for run in failed:
+            out += [f"- **{_md(run.task)} / {_md(run.method)}**", ""]
+            out += [_indent(_fence(run.error or "(no error message recorded)", "text"), "  "), ""]
+    else:
+        out += ["None.", ""]
+
+    out += ["## Timings", ""]
+    timing_rows = _timings_table(result)
+    out += [_md_table(timing_rows) if timing_rows else "No run timings recorded.", ""]
+    if result.timings:
+        out += ["Experiment: " + ", ".join(f"{_md(k)} {_fmt_seconds(v)} s"
+                                           for k, v in result.timings.items()), ""]
+
+    out += ["## Per-class accuracy", ""]
+    pc_rows = _per_class_table(result)
+    out += [_md_table(pc_rows) if pc_rows else "No per-class accuracy recorded.", ""]
+
+    params = _params_table(result)
+    if params:
+        out += ["## Run parameters", "", _md_table(params), ""]
+
+    out += ["## Config", "", _fence(_config_yaml(result.config), "yaml"), ""]
+
+    out += ["## Notes", ""]
+    out += [f"- {_md(n)}" for n in result.notes] if result.notes else ["None."]
+    out.append("")
+    return "\n".join(out)
+
+
+def render_html(result: ExperimentResult) -> str:
+    """The self-contained HTML report of ``result`` (the content of ``report.html``).
+
+    No external resources: CSS is inline, there is no JavaScript, and plots are base64 PNG data
+    URIs. All text from the result is escaped with :func:`html.escape`.
+    """
+    e = _esc
+    body: list[str] = [f"<h1>transferkit report: {e(result.name)}</h1>", '<dl class="meta">']
+    body += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _meta_items(result)]
+    body.append("</dl>")
+    sections = [("data", "Data"), ("results", "Results"), ("curves", "Learning curves"),
+                ("failures", "Failures"), ("timings", "Timings"),
+                ("per-class", "Per-class accuracy and confusion"), ("params", "Run parameters"),
+                ("config", "Config"), ("notes", "Notes")]
+    body.append('<nav class="toc">' + " · ".join(f'<a href="#{sid}">{e(title)}</a>'
+                                                  for sid, title in sections) + "</nav>")
+
+    # -- data
+    body.append(_h2("data", "Data"))
+    data_rows = _task_info_table(result)
+    body.append(_html_table(data_rows) if data_rows else "<p>No data summary recorded.</p>")
+
+    # -- results
+    body.append(_h2("results", "Results"))
+    if result.runs:
+        body.append(f'<p class="caption">{e(_RESULTS_CAPTION)}</p>')
+        body.append(_html_results_table(result))
+        body.append(_html_figure(_accuracy_bar_chart, result,
+                                 alt="Target accuracy per task and method",
+                                 caption="Target accuracy (%) per task and method; black bars mark "
+                                         "published figures."))
+        body.append("<h3>All runs</h3>")
+        body.append(_html_table(_all_runs_table(result)))
+        sources = _published_sources(result)
+        if sources:
+            body.append("<p>Published figures from:</p><ul>")
+            body += [f"<li>{e(src)} ({e(', '.join(ms))})</li>" for src, ms in sources]
+            body.append("</ul>")
+    else:
+        body.append("<p>No runs.</p>")
+
+    # -- learning curves
+    body.append(_h2("curves", "Learning curves"))
+    curves = [(t, [r for r in _ordered_runs(result) if r.task == t and r.history])
+              for t in result.tasks()]
+    curves = [(t, runs) for t, runs in curves if runs]
+    colors = _method_colors(result) if curves else {}
+    n_figures = 0
+    for task, runs in curves:
+        fig_html = _html_figure(_learning_curve_figure, task, runs, colors,
+                                alt=f"Learning curves on {task}",
+                                caption="Loss terms per run and target accuracy against "
+                                        "training step.")
+        if fig_html:
+            body += [f"<h3>{e(task)}</h3>", fig_html]
+            n_figures += 1
+    if not n_figures:
+        body.append("<p>No run recorded a training history.</p>")
+
+    # -- failures
+    body.append(_h2("failures", "Failures"))
+    failed = _failed_runs(result)
+    if failed:
+        for run in failed:
+            body.append(f'<div class="failure"><p><b>{e(run.task)} / {e(run.method)}</b></p>'
+                        f"<pre>{e(run.error or '(no error message recorded)')}</pre></div>")
+    else:
+        body.append("<p>None.</p>")
+
+    # -- timings
+    body.append(_h2("timings", "Timings"))
+    timing_rows = _timings_table(result)
+    body.append(_html_table(timing_rows) if timing_rows else "<p>No run timings recorded.</p>")
+    if result.timings:
+        body.append("<p>Experiment: " + e(", ".join(f"{k} {_fmt_seconds(v)} s"
+                                                    for k, v in result.timings.items())) + "</p>")
+
+    # -- per-class accuracy and confusion matrices
+    body.append(_h2("per-class", "Per-class accuracy and confusion"))
+    pc_rows = _per_class_table(result)
+    body.append(_html_table(pc_rows) if pc_rows else "<p>No per-class accuracy recorded.</p>")
+    conf_runs = [r for r in _ordered_runs(result) if r.confusion]
+    if conf_runs:
+        body.append('<div class="grid">')
+        for run in conf_runs:
+            body.append(_html_figure(_confusion_figure, run,
+                                     alt=f"Confusion matrix of {run.method} on {run.task}",
+                                     caption=f"{run.task} / {run.method}: rows true class, columns "
+                                             "predicted; colour = fraction of the true class."))
+        body.append("</div>")
+
+    # -- parameters, config, notes
+    body.append(_h2("params", "Run parameters"))
+    params = _params_table(result)
+    body.append(_html_table(params) if params else "<p>No run parameters recorded.</p>")
+    body.append(_h2("config", "Config"))
+    body.append(f"<pre>{e(_config_yaml(result.config))}</pre>")
+    body.append(_h2("notes", "Notes"))
+    body.append("<ul>" + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul>"
+                if result.notes else "<p>None.</p>")
+    body.append('<footer>Generated by transferkit from report.json.</footer>')
+
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>transferkit report: {e(result.name)}</title>\n<style>{_CSS}</style>\n"
+            "</head>\n<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+
+
+# ================================================================================================
+# Scores: one cell of the results table
+# ================================================================================================
+_RESULTS_CAPTION = ("Target accuracy (%) on the labelled held-out target split (evaluation only, "
+                    "never used to choose). \"pub\" = published figure, gap = ours - published. "
+                    "The mean row averages successful runs; [n/N] = only n of N tasks.")
+
+
+@dataclass(frozen=True)
+class _Score:
+    """One results cell: our accuracy, the published one and their gap; or a failed/missing run."""
+
+    status: str  # "ok" | "failed" | "missing"
+    ours: float | None = None
+    published: float | None = None
+    gap: float | None = None
+    note: str = ""
+
+    def text(self) -> str:
+        if self.status != "ok":
+            return "failed" if self.status == "failed" else MISSING
+        s = _fmt_num(self.ours)
+        if self.published is not None:
+            s += f" (pub {_fmt_num(self.published)}"
+            s += f", {_fmt_gap(self.gap)})" if self.gap is not None else ")"
+        return f"{s} {self.note}" if self.note else s
+
+    def html(self) -> str:
+        if self.status != "ok":
+            cls = "failed" if self.status == "failed" else "missing"
+            return f'<span class="{cls}">{_esc(self.text())}</span>'
+        parts = [f'<span class="ours">{_esc(_fmt_num(self.ours))}</span>']
+        if self.published is not None:
+            parts.append(f'<span class="pub">pub {_esc(_fmt_num(self.published))}</span>')
+            if self.gap is not None:
+                cls = "pos" if self.gap > 0 else "neg" if self.gap < 0 else "zero"
+                parts.append(f'<span class="gap {cls}">{_esc(_fmt_gap(self.gap))}</span>')
+        if self.note:
+            parts.append(f'<span class="note">{_esc(self.note)}</span>')
+        return " ".join(parts)
+
+
+def _run_score(run: RunResult | None) -> _Score:
+    if run is None:
+        return _Score("missing")
+    if run.status == "failed":
+        return _Score("failed")
+    return _Score("ok", _as_float(run.metrics.get("target_accuracy")), _as_float(run.published),
+                  _gap(run))
+
+
+def _method_score(result: ExperimentResult, method: str) -> _Score:
+    """Mean over the method's successful runs; published/gap only when known for every run.
+
+    The runs are those the table shows (:meth:`ExperimentResult.get`, the first run of each task),
+    so the mean row always summarises the cells above it.
+    """
+    runs = [r for r in (result.get(t, method) for t in result.tasks()) if r is not None]
+    accs = [_as_float(r.metrics.get("target_accuracy")) for r in runs if r.status != "failed"]
+    accs_known = [a for a in accs if a is not None]
+    n_tasks = len(result.tasks())
+    if not accs_known:
+        if not runs:
+            return _Score("missing")
+        if all(r.status == "failed" for r in runs):
+            return _Score("failed")
+        return _Score("ok", None, note=f"[0/{n_tasks}]")
+    mean = _mean(accs_known)
+    note = f"[{len(accs_known)}/{n_tasks}]" if len(accs_known) < n_tasks else ""
+    pubs = [_as_float(r.published) for r in runs]
+    if note or len(accs) != len(runs) or any(p is None for p in pubs):
+        return _Score("ok", mean, note=note)
+    pub_mean = _mean([p for p in pubs if p is not None])
+    return _Score("ok", mean, pub_mean, mean - pub_mean)
+
+
+# ================================================================================================
+# Tables shared by Markdown and HTML (lists of string rows, header first)
+# ================================================================================================
+def _meta_items(result: ExperimentResult) -> list[tuple[str, str]]:
+    n_failed = len(_failed_runs(result))
+    runs = (f"{len(result.runs)} ({len(result.runs) - n_failed} ok, {n_failed} failed) on "
+            f"{len(result.tasks())} task(s) x {len(result.methods())} method(s)")
+    items = [("Created", result.created or MISSING), ("Benchmark", result.benchmark or MISSING),
+             ("Seed", str(result.seed)), ("Runs", runs)]
+    if result.timings:
+        items.append(("Total time", ", ".join(f"{k} {_fmt_seconds(v)} s"
+                                              for k, v in result.timings.items())))
+    versions = ", ".join(f"{k} {v}" for k, v in result.versions.items())
+    items.append(("Versions", versions or MISSING))
+    return items
+
+
+def _task_info_table(result: ExperimentResult) -> list[list[str]]:
+    """Rows of the data summary: one per task in ``task_info``; columns = union of its keys."""
+    if not result.task_info:
+        return []
+    tasks = [t for t in result.tasks() if t in result.task_info]
+    tasks += [t for t in result.task_info if t not in tasks]
+    keys: list[str] = []
+    for t in tasks:
+        info = result.task_info[t]
+        items = info.items() if isinstance(info, dict) else [("summary", info)]
+        keys += [str(k) for k, _ in items if str(k) not in keys]
+    rows = [["task", *keys]]
+    for t in tasks:
+        info = result.task_info[t]
+        info = {str(k): v for k, v in info.items()} if isinstance(info, dict) else {"summary": info}
+        rows.append([t, *(_fmt_value(info[k]) if k in info else MISSING for k in keys)])
+    return rows
+
+
+def _all_runs_table(result: ExperimentResult) -> list[list[str]]:
+    rows = long_table(result)
+    rows[0].append("other metrics")
+    for row, run in zip(rows[1:], _ordered_runs(result)):
+        other = [f"{k}={_fmt_value(v)}" for k, v in run.metrics.items() if k not in _MAIN_METRICS]
+        row.append(", ".join(other) or MISSING)
+    return rows
+
+
+def _timings_table(result: ExperimentResult) -> list[list[str]]:
+    runs = [r for r in _ordered_runs(result) if r.timings]
+    if not runs:
+        return []
+    seen = list(dict.fromkeys(k for r in runs for k in r.timings))
+    keys = [k for k in _TIMING_ORDER if k in seen] + [k for k in seen if k not in _TIMING_ORDER]
+    rows = [["task", "method", "status", *(f"{k} (s)" for k in keys)]]
+    rows += [[r.task, r.method, r.status,
+              *(_fmt_seconds(r.timings[k]) if k in r.timings else MISSING for k in keys)]
+             for r in runs]
+    return rows
+
+
+def _per_class_table(result: ExperimentResult) -> list[list[str]]:
+    runs = [r for r in _ordered_runs(result) if r.per_class_accuracy]
+    if not runs:
+        return []
+    rows = [["task", "method", "classes", "mean", "worst (class)", "per class"]]
+    for r in runs:
+        vals = [_as_float(v) for v in r.per_class_accuracy or []]
+        known = [(i, v) for i, v in enumerate(vals) if v is not None and not math.isnan(v)]
+        worst = min(known, key=lambda iv: iv[1]) if known else None
+        shown = " ".join(_fmt_num(v) for v in vals[:_MAX_CLASSES_LISTED])
+        if len(vals) > _MAX_CLASSES_LISTED:
+            shown += f" ... +{len(vals) - _MAX_CLASSES_LISTED} more"
+        rows.append([r.task, r.method, str(len(vals)),
+                     _fmt_num(_mean([v for _, v in known])) if known else MISSING,
+                     f"{_fmt_num(worst[1])} ({worst[0]})" if worst else MISSING, shown])
+    return rows
+
+
+def _params_table(result: ExperimentResult) -> list[list[str]]:
+    runs = [r for r in _ordered_runs(result) if r.params]
+    if not runs:
+        return []
+    return [["task", "method", "params"]] + [
+        [r.task, r.method, ", ".join(f"{k}={_fmt_value(v)}" for k, v in r.params.items())]
+        for r in runs]
+
+
+def _published_sources(result: ExperimentResult) -> list[tuple[str, list[str]]]:
+    """Distinct ``published_source`` strings with the methods that use them, in run order."""
+    by_source: dict[str, list[str]] = {}
+    for r in result.runs:
+        if r.published_source:
+            methods = by_source.setdefault(r.published_source, [])
+            if r.method not in methods:
+                methods.append(r.method)
+    return list(by_source.items())
+
+
+def _failed_runs(result: ExperimentResult) -> list[RunResult]:
+    return [r for r in _ordered_runs(result) if r.status == "failed"]
+
+
+def _ordered_runs(result: ExperimentResult) -> list[RunResult]:
+    """Runs ordered by task then method (first-appearance order); stable for duplicates."""
+    t_idx = {t: i for i, t in enumerate(result.tasks())}
+    m_idx = {m: i for i, m in enumerate(result.methods())}
+    return sorted(result.runs, key=lambda r: (t_idx[r.task], m_idx[r.method]))
+
+
+def _config_yaml(config: dict[str, Any]) -> str:
+    import yaml
+
+    try:
+        return yaml.safe_dump(config, sort_keys=False, allow_unicode=True,
+                              default_flow_style=False).rstrip("\n") or "{}"
+    except yaml.YAMLError:  # values YAML cannot represent: fall back to JSON text
+        return json.dumps(config, indent=2, default=str)
+
+
+# ================================================================================================
+# Formatting helpers
+# ================================================================================================
+def _as_float(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def _mean(vals: Sequence[float]) -> float:
+    return sum(vals) / len(vals)
+
+
+def _gap(run: RunResult) -> float | None:
+    acc, pub = _as_float(run.metrics.get("target_accuracy")), _as_float(run.published)
+    return None if acc is None or pub is None else acc - pub
+
+
+def _total_time(run: RunResult) -> float | None:
+    if "total" in run.timings:
+        return _as_float(run.timings["total"])
+    vals = [v for v in (_as_float(x) for x in run.timings.values()) if v is not None]
+    return sum(vals) if vals else None
+
+
+def _fmt_num(x: Any, digits: int = 1) -> str:
+    """Accuracy-style number: one decimal; ``-`` for None, ``nan``/``inf`` spelled out."""
+    if x is None:
+        return MISSING
+    f = _as_float(x)
+    if f is None:
+        return str(x)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    return f"{f:.{digits}f}"
+
+
+def _fmt_gap(g: float | None) -> str:
+    if g is None:
+        return MISSING
+    return f"{g:+.1f}" if math.isfinite(g) else _fmt_num(g)
+
+
+def _fmt_seconds(x: Any) -> str:
+    f = _as_float(x)
+    if f is None:
+        return MISSING if x is None else str(x)
+    if not math.isfinite(f):
+        return _fmt_num(f)
+    return f"{f:.2f}" if abs(f) < 10 else f"{f:.1f}"
+
+
+def _fmt_value(v: Any) -> str:
+    """Compact text for an arbitrary summary value (numbers, strings, lists, dicts)."""
+    if v is None:
+        return MISSING
+    if isinstance(v, bool) or isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else _fmt_num(v)
+    if isinstance(v, str):
+        return v
+    try:
+        return json.dumps(v, separators=(", ", ": "), default=str)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _text_table(rows: list[list[str]], *, rule_before_last: bool = False) -> str:
+    """Left-aligned plain-text table with a rule under the header (and above the last row)."""
+    n = max(len(r) for r in rows)
+    rows = [r + [""] * (n - len(r)) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(n)]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [line(rows[0]), rule] + [line(r) for r in rows[1:]]
+    if rule_before_last and len(rows) > 2:
+        lines.insert(len(lines) - 1, rule)
+    return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    return max((len(x) for x in text.splitlines()), default=0)
+
+
+# -- Markdown -----------------------------------------------------------------------------------
+def _md(text: Any) -> str:
+    """Text safe inside Markdown tables and lines: no raw HTML, no pipes, no line breaks."""
+    s = str(text).replace("\r\n", "\n").replace("\n", " ")
+    return s.replace("<", "&lt;").replace("|", "\\|")
+
+
+def _md_table(rows: list[list[str]]) -> str:
+    header, body = rows[0], rows[1:]
+    lines = ["| " + " | ".join(_md(c) for c in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in body]
+    return "\n".join(lines)
+
+
+def _fence(text: str, lang: str) -> str:
+    """A fenced code block whose fence is longer than any backtick run inside ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+def _write_text(path: Path, text: str) -> Path:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+# -- HTML ---------------------------------------------------------------------------------------
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _h2(sid: str, title: str) -> str:
+    return f'<h2 id="{sid}">{_esc(title)}</h2>'
+
+
+def _html_table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_esc(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows[1:])
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def _html_results_table(result: ExperimentResult) -> str:
+    methods = result.methods()
+    head = "<th>task</th>" + "".join(f"<th>{_esc(m)}</th>" for m in methods)
+    rows = []
+    for task in result.tasks():
+        cells = "".join(f"<td>{_run_score(result.get(task, m)).html()}</td>" for m in methods)
+        rows.append(f"<tr><th>{_esc(task)}</th>{cells}</tr>")
+    cells = "".join(f"<td>{_method_score(result, m).html()}</td>" for m in methods)
+    rows.append(f'<tr class="mean"><th>mean</th>{cells}</tr>')
+    return ('<div class="scroll"><table class="results"><thead><tr>' + head
+            + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></div>")
+
+
+def _html_figure(make: Any, *args: Any, alt: str, caption: str) -> str:
+    """Render ``make(*args) -> Figure | None`` as an embedded PNG figure ('' when no figure).
+
+    A plot that cannot be drawn from unusual data does not abort the report: the figure is
+    replaced by a visible message naming the error.
+    """
+    try:
+        fig = make(*args)
+    except Exception as exc:  # noqa: BLE001 - one bad plot must not lose the whole report
+        return f'<p class="plot-error">Plot "{_esc(alt)}" could not be drawn: {_esc(exc)}</p>'
+    if fig is None:
+        return ""
+    data = _png_base64(fig)
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(alt)}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+_CSS = """
+:root { color-scheme: light; }
+body { margin: 0; background: #f6f7f9; color: #1d232b;
+  font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; background: #fff;
+  box-shadow: 0 0 8px rgba(0,0,0,.06); }
+h1 { font-size: 1.6em; margin: .2em 0 .6em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; padding-bottom: .2em; border-bottom: 1px solid #dde1e6; }
+h3 { font-size: 1.05em; margin-top: 1.3em; }
+dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0; }
+dl.meta dt { font-weight: 600; color: #4a5562; }
+dl.meta dd { margin: 0; }
+nav.toc { margin: 16px 0; font-size: .92em; }
+nav.toc a { color: #2459a8; text-decoration: none; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 10px 0; font-size: .9em; }
+th, td { border: 1px solid #dde1e6; padding: 4px 9px; text-align: left; vertical-align: top; }
+thead th { background: #eef1f5; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+table.results td, table.results th { white-space: nowrap; }
+tr.mean { font-weight: 600; background: #eef3fb !important; }
+.ours { font-weight: 600; }
+.pub { color: #59636e; }
+.gap.pos { color: #1a7f37; } .gap.neg { color: #c62828; } .gap.zero { color: #59636e; }
+.note { color: #8a6d00; }
+.failed { color: #c62828; font-weight: 600; } .missing { color: #8c959f; }
+.caption, figcaption { color: #59636e; font-size: .88em; }
+figure { margin: 14px 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eceff2; }
+.grid { display: flex; flex-wrap: wrap; gap: 8px 20px; }
+.grid figure { max-width: 560px; }
+pre { background: #f3f5f7; border: 1px solid #e1e5e9; padding: 10px 12px; overflow-x: auto;
+  font: 12.5px/1.45 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+.failure pre { border-left: 3px solid #c62828; }
+.plot-error { color: #c62828; }
+footer { margin-top: 2.5em; color: #8c959f; font-size: .85em; }
+"""
+
+
+# ================================================================================================
+# Plots (matplotlib, Agg, imported lazily; Figure objects are used directly, never pyplot)
+# ================================================================================================
+def _new_figure(width: float, height: float, *, constrained: bool = False) -> Figure:
+    """A pyplot-free figure (no global state). Constrained layout is exact but about twice as
+    slow to draw, so only the single bar chart uses it; the per-task and per-run figures, of
+    which there can be many, use fixed margins given in inches."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained" if constrained else None)
+
+
+def _fixed_grid(nrows: int, ncols: int, panel_w: float, panel_h: float, *, left: float = 0.65,
+                right: float = 0.2, top: float = 0.55, bottom: float = 0.5, wspace: float = 0.7,
+                hspace: float = 0.75) -> tuple[Figure, list[Axes]]:
+    """Figure with an ``nrows x ncols`` grid of ``panel_w x panel_h`` inch axes; margins in
+    inches, so panels keep their size whatever the grid."""
+    width = left + right + ncols * panel_w + (ncols - 1) * wspace
+    height = top + bottom + nrows * panel_h + (nrows - 1) * hspace
+    fig = _new_figure(width, height)
+    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
+        "left": left / width, "right": 1 - right / width, "bottom": bottom / height,
+        "top": 1 - top / height, "wspace": wspace / panel_w, "hspace": hspace / panel_h})
+    return fig, list(axes.ravel())
+
+
+def _png_base64(fig: Figure) -> str:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_PNG_DPI, metadata={"Software": None})
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _label(text: Any) -> str:
+    """Text safe for matplotlib: no mathtext (``$``) and no legend-hiding leading underscore."""
+    s = str(text).replace("$", r"\$")
+    return " " + s if s.startswith("_") else s
+
+
+def _colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _method_colors(result: ExperimentResult) -> dict[str, Any]:
+    """One colour per method, the same in every plot of the report."""
+    methods = result.methods()
+    return dict(zip(methods, _colors(len(methods))))
+
+
+def _finite_or_nan(v: Any) -> float:
+    f = _as_float(v)
+    return f if f is not None and math.isfinite(f) else math.nan
+
+
+def _accuracy_bar_chart(result: ExperimentResult) -> Figure | None:
+    """Grouped bars: target accuracy per task (and the mean) for each method; published marks."""
+    tasks, methods = result.tasks(), result.methods()
+    groups = tasks + (["mean"] if len(tasks) > 1 else [])
+    scores = {m: [_run_score(result.get(t, m)) for t in tasks]
+              + ([_method_score(result, m)] if len(tasks) > 1 else []) for m in methods}
+    if all(math.isnan(_finite_or_nan(s.ours)) for v in scores.values() for s in v):
+        return None  # no finite accuracy anywhere
+    width = 0.8 / len(methods)
+    fig = _new_figure(min(max(6.0, 0.22 * len(groups) * len(methods) + 3.0), 18.0), 3.8,
+                      constrained=True)
+    ax = fig.subplots()
+    top = 100.0
+    pub_labelled = False
+    colors = _method_colors(result)
+    for i, m in enumerate(methods):
+        color = colors[m]
+        xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
+        ys = [_finite_or_nan(s.ours) for s in scores[m]]
+        ax.bar(xs, ys, width * 0.92, color=color, label=_label(m))
+        for x, s, y in zip(xs, scores[m], ys):
+            if s.status == "failed":
+                ax.text(x, 1.0, "failed", rotation=90, fontsize=7, color="#c62828",
+                        ha="center", va="bottom")
+            pub = _finite_or_nan(s.published)
+            if not math.isnan(pub):
+                ax.hlines(pub, x - width / 2, x + width / 2, colors="black", linewidth=2,
+                          label=None if pub_labelled else "published", zorder=3)
+                pub_labelled = True
+                top = max(top, pub)
+            if not math.isnan(y):
+                top = max(top, y)
+    ax.set_xticks(range(len(groups)))
+    long_names = max(len(g) for g in groups) > 8 or len(groups) > 8
+    ax.set_xticklabels([_label(g) for g in groups], rotation=30 if long_names else 0,
+                       ha="right" if long_names else "center", fontsize=8)
+    ax.set_ylim(0, top * 1.02)
+    ax.set_ylabel("target accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def _history_series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """(steps, values) of ``key`` over the history entries that have it; non-finite -> NaN."""
+    xs, ys = [], []
+    for i, h in enumerate(history):
+        if isinstance(h, dict) and key in h:
+            step = _as_float(h.get("step"))
+            xs.append(float(i) if step is None else step)
+            ys.append(_finite_or_nan(h[key]))
+    return xs, ys
+
+
+def _loss_keys(history: list[dict[str, Any]]) -> list[str]:
+    keys = dict.fromkeys(k for h in history if isinstance(h, dict) for k in h)
+    return [k for k in keys if k not in _NON_SERIES_KEYS and "accuracy" not in k]
+
+
+def _learning_curve_figure(task: str, runs: list[RunResult],
+                           colors: dict[str, Any] | None = None) -> Figure | None:
+    """Learning curves of one task: a panel of loss terms against step for each run whose history
+    has any, plus one panel of ``target_accuracy`` against step with a line per method.
+    Non-numeric or non-finite values leave gaps; ``None`` when there is nothing to draw."""
+    loss_panels: list[tuple[RunResult, dict[str, tuple[list[float], list[float]]]]] = []
+    for run in runs:
+        series = {k: _history_series(run.history, k) for k in _loss_keys(run.history)}
+        series = {k: v for k, v in series.items() if any(not math.isnan(y) for y in v[1])}
+        if series:
+            loss_panels.append((run, series))
+    acc_series = {r.method: _history_series(r.history, "target_accuracy") for r in runs}
+    acc_series = {m: v for m, v in acc_series.items() if any(not math.isnan(y) for y in v[1])}
+    n_panels = len(loss_panels) + (1 if acc_series else 0)
+    if n_panels == 0:
+        return None
+    ncols = min(n_panels, 3)
+    fig, axes = _fixed_grid(math.ceil(n_panels / ncols), ncols, 3.6, 2.3)
+    for ax, (run, series) in zip(axes, loss_panels):
+        for k, (xs, ys) in series.items():
+            ax.plot(xs, ys, lw=1.2, marker="o" if len(xs) < 15 else None, ms=3, label=_label(k))
+        ax.set_title(_label(f"{run.method}: loss terms"), fontsize=9)
+        _style_curve_axis(ax, "loss")
+        ax.legend(fontsize=7, frameon=False)
+    if acc_series:
+        if colors is None:
+            colors = dict(zip(acc_series, _colors(len(acc_series))))
+        ax = axes[len(loss_panels)]
+        for method, (xs, ys) in acc_series.items():
+            ax.plot(xs, ys, lw=1.4, color=colors.get(method), ms=3,
+                    marker="o" if len(xs) < 15 else None, label=_label(method))
+        ax.set_title("target accuracy (%)", fontsize=9)
+        _style_curve_axis(ax, "accuracy (%)")
+        ax.legend(fontsize=7, frameon=False)
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    fig.suptitle(_label(task), fontsize=10)
+    return fig
+
+
+def _style_curve_axis(ax: Axes, ylabel: str) -> None:
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+
+
+def _confusion_figure(run: RunResult) -> Figure | None:
+    """Heat map of the confusion matrix, coloured by row fraction, counts written when small."""
+    import numpy as np
+
+    cm = np.nan_to_num(np.asarray(run.confusion, dtype=float))
+    if cm.ndim != 2 or cm.size == 0:
+        return None
+    n_true, n_pred = cm.shape
+    support = cm.sum(axis=1, keepdims=True)
+    frac = np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
+    side = min(max(3.2, 0.32 * max(n_true, n_pred) + 1.6), 9.0)
+    left, bottom, top, bar = 0.7, 0.6, 0.4, 0.9  # inches
+    fig = _new_figure(side + bar, side)
+    ax = fig.add_axes((left / (side + bar), bottom / side, (side - left - 0.15) / (side + bar),
+                       (side - bottom - top) / side))
+    cax = fig.add_axes(((side + 0.05) / (side + bar), bottom / side, 0.15 / (side + bar),
+                        (side - bottom - top) / side))
+    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)
+    if max(n_true, n_pred) <= _ANNOTATE_CONFUSION_UP_TO:
+        for i in range(n_true):
+            for j in range(n_pred):
+                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
+                        color="white" if frac[i, j] > 0.5 else "#1d232b")
+    if max(n_true, n_pred) <= 31:
+        ax.set_xticks(range(n_pred))
+        ax.set_yticks(range(n_true))
+    ax.tick_params(labelsize=7)
+    ax.set_xlabel("predicted class", fontsize=8)
+    ax.set_ylabel("true class", fontsize=8)
+    ax.set_title(_label(f"{run.task} / {run.method}"), fontsize=9)
+    return fig
