@@ -32,3 +32,12 @@ def shared_data() -> Path:
 def pytest_configure(config):
     os.environ.setdefault("TRANSFERKIT_DATA", str(SHARED_DATA))
     np.seterr(all="ignore")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Tiny models gain nothing from several threads, and lose much on a busy machine."""
+    import torch
+
+    torch.set_num_threads(1)
+    yield

@@ -104,6 +104,10 @@ class Method(nn.Module):
         optim.step()
         return terms
 
+    def on_fit_end(self, model: nn.Module, target_x: torch.Tensor) -> None:
+        """Called once after the last step with all (unlabelled) target training samples; e.g.
+        AdaBN re-estimates batch-norm statistics here. Default: nothing."""
+
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameter groups of the method's own parts (learning rate multiplier 1 by default)."""
         return {"method": [p for p in self.parameters() if p.requires_grad]}

@@ -241,6 +241,9 @@ def fit(
         raise TrainingDivergedError(f"{exc}{where}") from None
     finally:
         bar.close()
+    if start < cfg.steps:  # a run resumed from its final checkpoint already did this
+        with torch.no_grad():
+            wmethod.on_fit_end(wmodel, fabric.to_device(xt_all))
     checkpoint(cfg.steps)
     return FitResult(history=history, steps=cfg.steps, resumed_from=resumed, seconds=time.perf_counter() - t0)
 
