@@ -1,0 +1,43 @@
+"""Decide without target labels: label-free validators, a collapse guard, domain-aware splitters
+and validator-driven hyper-parameter search.
+
+- :mod:`~transferkit.selection.validators` (registry :data:`VALIDATORS`, higher = better):
+  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``; :func:`score_candidate`
+  calls any of them with the arrays it needs.
+- :mod:`~transferkit.selection.guard`: :func:`check_collapse` rejects candidates whose target
+  predictions collapse onto few classes; :func:`agreement` (mean pairwise Kendall tau between
+  validators); :func:`select` picks a candidate and falls back to source-only when every
+  candidate is rejected or the validators disagree.
+- :mod:`~transferkit.selection.splitters`: :class:`SourceTargetShuffleSplit`,
+  :class:`LeaveOneDomainOut` (scikit-learn splitter API, ``groups=sample_domain``).
+- :mod:`~transferkit.selection.search`: :func:`search` (Optuna, the ``search`` extra; budget
+  shared across workers) and :func:`suggest_params`.
+
+Importing this package registers the validators; it loads numpy only (scipy, scikit-learn and
+Optuna are imported inside the functions that need them).
+"""
+
+from transferkit.selection import validators  # noqa: F401  (registration)
+from transferkit.selection._registry import VALIDATORS
+from transferkit.selection.guard import GuardResult, Selection, agreement, check_collapse, select
+from transferkit.selection.search import search, suggest_params, trials_table
+from transferkit.selection.splitters import LeaveOneDomainOut, SourceTargetShuffleSplit
+from transferkit.selection.validators import (
+    dev,
+    importance_weights,
+    information_maximization,
+    iwcv,
+    prediction_entropy,
+    score_candidate,
+    snd,
+    softmax,
+    source_accuracy,
+    validator_inputs,
+)
+
+__all__ = [
+    "VALIDATORS", "GuardResult", "LeaveOneDomainOut", "Selection", "SourceTargetShuffleSplit",
+    "agreement", "check_collapse", "dev", "importance_weights", "information_maximization", "iwcv",
+    "prediction_entropy", "score_candidate", "search", "select", "snd", "softmax",
+    "source_accuracy", "suggest_params", "trials_table", "validator_inputs",
+]
