@@ -16,7 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _fmt_defaults(d: dict) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in d.items()) or "-"
+    import inspect
+
+    return ", ".join(f"{k}=<required>" if v is inspect.Parameter.empty else f"{k}={v!r}"
+                     for k, v in d.items()) or "-"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -199,6 +199,8 @@ class Task:
     y_test: np.ndarray | None = None
     benchmark: str | None = None
     notes: str = ""
+    #: name of this task's benchmark in ``reference_results.csv`` when it differs from ``benchmark``
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         self.train = self.train.without_target_labels()
@@ -233,7 +235,7 @@ def make_task(
     xs: np.ndarray, ys: np.ndarray, xt_train: np.ndarray, xt_test: np.ndarray | None = None,
     yt_test: np.ndarray | None = None, *, name: str, source_name: str = "source",
     target_name: str = "target", classes: Sequence[str] | None = None,
-    benchmark: str | None = None, notes: str = "",
+    benchmark: str | None = None, notes: str = "", reference: str | None = None,
 ) -> Task:
     """A :class:`Task` from arrays: unlabelled ``xt_train`` for adaptation, labelled ``xt_test``
     for evaluation (they may be the same array: the transductive protocol of shallow papers)."""
@@ -243,4 +245,5 @@ def make_task(
         classes = [str(c) for c in range(int(top) + 1)]
     train = DomainDataset.from_arrays(xs, ys, xt_train, None, source_name=source_name,
                                       target_name=target_name, classes=classes, name=name)
-    return Task(name=name, train=train, x_test=xt_test, y_test=yt_test, benchmark=benchmark, notes=notes)
+    return Task(name=name, train=train, x_test=xt_test, y_test=yt_test, benchmark=benchmark, notes=notes,
+                reference=reference)

@@ -55,7 +55,7 @@ def _published(task: Task, method: str) -> tuple[float | None, str | None]:
         from transferkit.data.reference import published
     except ImportError:  # pragma: no cover - reference table module always ships
         return None, None
-    hit = published(task.benchmark, task.name, method)
+    hit = published(task.reference or task.benchmark, task.name, method)
     return (hit[0], hit[1]) if hit else (None, None)
 
 
