@@ -1,0 +1,429 @@
+"""Transferability scores: how well will a pretrained encoder (or source model) do on a labelled
+target task, estimated without fine-tuning. Higher = more transferable for every score.
+
+Feature scores take encoder features ``X`` ``(n, d)`` of the target samples and their labels
+``(n,)``: :func:`logme`, :func:`hscore`, :func:`gbc`, :func:`transrate`. Probability scores take
+the source model's class probabilities ``(n, C_s)`` on the target samples (source label space) and
+the target labels: :func:`leep`, :func:`nce`. Each is registered in
+:data:`~transferkit.assess._registry.SCORES` with tag ``kind`` = ``"features"`` or ``"probs"``.
+:func:`rank_encoders` scores several encoders at once.
+
+Scores have no absolute scale; compare them across encoders on the *same* target data.
+Labels may be any integers >= 0 or strings; ``-1`` (unknown) is refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from transferkit.assess._registry import SCORES
+from transferkit.assess.shift import check_finite_matrix
+from transferkit.core.errors import ConfigError, DataError
+
+
+# ----------------------------------------------------------------------------------------------
+# input checks
+# ----------------------------------------------------------------------------------------------
+def _encode_labels(labels: Any, n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, codes)`` with ``codes`` in ``0..C-1``; refuses -1, NaN, length mismatch."""
+    if labels is None:
+        raise DataError(f"{name}: labels are missing (got None)")
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.shape != (n,):
+        raise DataError(f"{name}: X has {n} rows but labels have shape {y.shape}; give one label "
+                        "per sample")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)):
+            raise DataError(f"{name}: labels contain NaN or infinite values")
+        if not np.all(y == np.round(y)):
+            raise DataError(f"{name}: labels must be integer class ids (or strings), got fractional "
+                            "values")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "iubOUS":
+        raise DataError(f"{name}: labels must be integer class ids or strings, got dtype {y.dtype}")
+    if y.dtype.kind in "iu" and (y < 0).any():
+        raise DataError(f"{name}: {int((y < 0).sum())} labels are negative (-1 marks unknown labels); "
+                        "transferability scores need labelled samples: drop those rows")
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{name}: the labels hold a single class ({classes[0]!r}); at least two "
+                        "classes are needed")
+    return classes, codes.reshape(-1)
+
+
+def _check_matrix(X: Any, name: str, what: str = "X") -> np.ndarray:
+    if X is None:
+        raise DataError(f"{name}: {what} is missing (got None)")
+    arr = np.asarray(X)
+    if arr.ndim != 2:
+        raise DataError(f"{name}: {what} must be 2-D (n_samples, n_features), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise DataError(f"{name}: {what} is empty (0 samples)")
+    if arr.shape[1] == 0:
+        raise DataError(f"{name}: {what} has no columns (shape {arr.shape})")
+    return check_finite_matrix(arr, f"{name} ({what})")
+
+
+def check_features_labels(X: Any, labels: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(features float64 (n, d), label codes (n,) in 0..C-1, classes (C,))``; raises DataError."""
+    F = _check_matrix(X, name, "features")
+    classes, codes = _encode_labels(labels, len(F), name)
+    return F, codes, classes
+
+
+def check_probabilities(P: Any, labels: Any, name: str, atol: float = 1e-3
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(probabilities (n, C_s), label codes, classes)``; rows must be non-negative and sum to 1."""
+    P = _check_matrix(P, name, "source_probs")
+    if (P < 0).any() or not np.allclose(P.sum(axis=1), 1.0, atol=atol):
+        s = P.sum(axis=1)
+        raise DataError(f"{name}: rows of source_probs must be probabilities (non-negative, summing "
+                        f"to 1); row sums are in [{s.min():.4g}, {s.max():.4g}] and the minimum entry "
+                        f"is {P.min():.4g}. Apply a softmax to logits first")
+    classes, codes = _encode_labels(labels, len(P), name)
+    return P, codes, classes
+
+
+def _one_hot(codes: np.ndarray, C: int) -> np.ndarray:
+    return np.eye(C)[codes]
+
+
+# ----------------------------------------------------------------------------------------------
+# LogME
+# ----------------------------------------------------------------------------------------------
+def _logme_fixed_point(s2: np.ndarray, z: np.ndarray, yy: np.ndarray, n: int, D: int,
+                       max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Evidence maximisation for every column of ``z`` at once.
+
+    ``s2`` ``(r,)``: non-zero eigenvalues of ``F'F``; ``z`` ``(r, C)``: ``U' y`` for the left
+    singular vectors ``U``; ``yy`` ``(C,)``: ``||y||^2``. Returns ``(evidence / n, alpha, beta,
+    iterations)`` with arrays of shape ``(C,)``.
+    """
+    res0 = np.maximum(yy - np.sum(z * z, axis=0), 0.0)      # ||y - U U' y||^2
+    z2 = z * z
+    s2c = s2[:, None]
+    tiny, huge = 1e-300, 1e300
+
+    def moments(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, ...]:
+        denom = alpha + beta * s2c                            # eigenvalues of A
+        gamma = np.sum(beta * s2c / denom, axis=0)
+        mm = np.sum(beta**2 * s2c * z2 / denom**2, axis=0)    # m'm
+        res = res0 + np.sum(alpha**2 * z2 / denom**2, axis=0)  # ||F m - y||^2
+        return denom, gamma, mm, res
+
+    C = z.shape[1]
+    alpha, beta = np.ones(C), np.ones(C)
+    it = 0
+    for it in range(1, max_iter + 1):
+        _, gamma, mm, res = moments(alpha, beta)
+        new_alpha = np.clip(gamma / np.maximum(mm, tiny), 1e-300, huge)
+        new_beta = np.clip((n - gamma) / np.maximum(res, tiny), 1e-300, huge)
+        t_old, t_new = alpha / beta, new_alpha / new_beta
+        alpha, beta = new_alpha, new_beta
+        if np.all(np.abs(t_new - t_old) <= tol * np.abs(t_old)):
+            break
+    denom, gamma, mm, res = moments(alpha, beta)
+    r = len(s2)
+    logdet_A = np.sum(np.log(denom), axis=0) + (D - r) * np.log(alpha)
+    evidence = (n / 2 * np.log(beta) + D / 2 * np.log(alpha) - n / 2 * math.log(2 * math.pi)
+                - beta / 2 * res - alpha / 2 * mm - logdet_A / 2)
+    return evidence / n, alpha, beta, it
+
+
+def _spectrum(F: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-zero eigenvalues ``s^2`` of ``F'F`` and ``U'Y`` for the matching left singular vectors
+    ``U`` of ``F``, from the eigendecomposition of the smaller Gram matrix (``F'F`` when
+    ``n > D``, else ``FF'``) as in the LogME paper; eigenvalues below ``max * max(n, D) * eps``
+    count as zero."""
+    n, D = F.shape
+    if n > D:
+        w, V = np.linalg.eigh(F.T @ F)
+    else:
+        w, U = np.linalg.eigh(F @ F.T)
+    keep = w > (w.max() * max(n, D) * np.finfo(float).eps if w.size and w.max() > 0 else np.inf)
+    w = w[keep]
+    if n > D:
+        Z = (V[:, keep].T @ (F.T @ Y)) / np.sqrt(w)[:, None]      # U = F V / s
+    else:
+        Z = U[:, keep].T @ Y
+    return w, Z
+
+
+def logme_details(features: Any, labels: Any, *, max_iter: int = 100, tol: float = 1e-6
+                  ) -> dict[str, Any]:
+    """LogME per class: ``{"score", "evidence" (C,), "alpha" (C,), "beta" (C,), "classes",
+    "n_iter"}``. See :func:`logme`."""
+    F, codes, classes = check_features_labels(features, labels, "logme")
+    n, D = F.shape
+    Y = _one_hot(codes, len(classes))
+    s2, Z = _spectrum(F, Y)
+    ev, alpha, beta, it = _logme_fixed_point(s2, Z, np.sum(Y * Y, axis=0), n, D, max_iter, tol)
+    return {"score": float(np.mean(ev)), "evidence": ev, "alpha": alpha, "beta": beta,
+            "classes": classes, "n_iter": it}
+
+
+@SCORES.register("logme", description="LogME: log maximum evidence of a Bayesian linear model on "
+                                      "the features (You et al. 2021)", kind="features")
+def logme(features: Any, labels: Any, *, max_iter: int = 100, tol: float = 1e-6) -> float:
+    """LogME (You, Liu, Wang & Long, "LogME: Practical Assessment of Pre-trained Models for
+    Transfer Learning", ICML 2021).
+
+    For each class ``c`` the one-hot target ``y = 1[label = c]`` ``(n,)`` is modelled as
+    ``y = F w + noise`` with prior ``w ~ N(0, alpha^-1 I_D)`` and noise ``N(0, beta^-1)``; the log
+    evidence is ``log p(y | F, alpha, beta) = n/2 log beta + D/2 log alpha - n/2 log 2pi
+    - beta/2 ||F m - y||^2 - alpha/2 m'm - 1/2 log|A|`` with ``A = alpha I + beta F'F``,
+    ``m = beta A^-1 F' y``. It is maximised over ``(alpha, beta)`` by the paper's fixed point
+    ``gamma = sum_i beta s_i^2 / (alpha + beta s_i^2)``, ``alpha = gamma / m'm``,
+    ``beta = (n - gamma) / ||F m - y||^2`` computed in the singular basis of ``F`` (one
+    eigendecomposition of the smaller Gram matrix, ``O(n D min(n, D) + min(n, D)^3)``, then
+    ``O(min(n, D))`` per class and iteration), until ``alpha / beta`` changes by less than ``tol``
+    (relative). Returns the mean over classes of the maximum evidence divided by ``n``.
+    ``features`` ``(n, D)``, ``labels`` ``(n,)``.
+    """
+    return logme_details(features, labels, max_iter=max_iter, tol=tol)["score"]
+
+
+# ----------------------------------------------------------------------------------------------
+# LEEP and NCE (source-model probabilities)
+# ----------------------------------------------------------------------------------------------
+@SCORES.register("leep", description="LEEP: log expected empirical prediction of the source model "
+                                     "(Nguyen et al. 2020)", kind="probs")
+def leep(source_probs: Any, labels: Any) -> float:
+    """LEEP (Nguyen, Hassner, Seeger & Archambeau, "LEEP: A New Measure to Evaluate
+    Transferability of Learned Representations", ICML 2020).
+
+    ``theta`` ``(n, Z)``: the source model's probabilities over its ``Z`` source classes on the
+    ``n`` target samples; ``labels`` ``(n,)``: target labels. Empirical joint
+    ``P(y, z) = 1/n sum_{i: y_i = y} theta_iz``, ``P(z) = sum_y P(y, z)``,
+    ``P(y | z) = P(y, z) / P(z)``; ``LEEP = 1/n sum_i log(sum_z P(y_i | z) theta_iz)`` (<= 0).
+    """
+    P, codes, classes = check_probabilities(source_probs, labels, "leep")
+    n = len(P)
+    joint = _one_hot(codes, len(classes)).T @ P / n          # (C, Z)
+    pz = joint.sum(axis=0)
+    cond = np.divide(joint, pz, out=np.zeros_like(joint), where=pz > 0)
+    eep = np.einsum("iz,iz->i", P, cond[codes])
+    return float(np.mean(np.log(np.maximum(eep, 1e-300))))
+
+
+@SCORES.register("nce", description="NCE: negative conditional entropy of target labels given the "
+                                    "source model's hard labels (Tran et al. 2019)", kind="probs")
+def nce(source_probs: Any, labels: Any) -> float:
+    """Negative conditional entropy (Tran, Nguyen & Hassner, "Transferability and Hardness of
+    Supervised Classification Tasks", ICCV 2019).
+
+    ``z_i``: the source model's hard label of target sample ``i`` (argmax of ``source_probs``
+    ``(n, Z)``, or hard labels ``(n,)`` given directly); ``y_i``: target label. With the empirical
+    joint ``P(y, z) = #{i: y_i = y, z_i = z} / n``: ``NCE = -H(Y | Z) = sum_{y,z} P(y, z)
+    log(P(y, z) / P(z))`` (<= 0; 0 when ``z`` determines ``y``), in nats.
+    """
+    arr = np.asarray(source_probs) if source_probs is not None else None
+    if arr is not None and arr.ndim == 1:
+        if arr.size == 0:
+            raise DataError("nce: source labels are empty (0 samples)")
+        zc_classes, zc = _hard_source_labels(arr)
+        _, codes = _encode_labels(labels, len(arr), "nce")
+        Zn = len(zc_classes)
+    else:
+        P, codes, _ = check_probabilities(source_probs, labels, "nce")
+        zc = np.argmax(P, axis=1)
+        Zn = P.shape[1]
+    n = len(codes)
+    C = int(codes.max()) + 1
+    joint = np.zeros((C, Zn))
+    np.add.at(joint, (codes, zc), 1.0)
+    joint /= n
+    pz = joint.sum(axis=0, keepdims=True)
+    nz = joint > 0
+    ratio = np.divide(joint, pz, out=np.ones_like(joint), where=nz)
+    return float(np.sum(joint[nz] * np.log(ratio[nz])))
+
+
+def _hard_source_labels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise DataError("nce: 1-D source_probs are read as hard source labels and must be "
+                            "integers; pass probabilities as (n, n_source_classes)")
+    classes, codes = np.unique(arr, return_inverse=True)
+    return classes, codes.reshape(-1)
+
+
+# ----------------------------------------------------------------------------------------------
+# H-score, GBC, TransRate (features)
+# ----------------------------------------------------------------------------------------------
+@SCORES.register("hscore", description="H-score: tr(cov(f)^-1 cov(E[f|y])), class separation of "
+                                        "the features (Bao et al. 2019)", kind="features")
+def hscore(features: Any, labels: Any, *, rcond: float = 1e-15) -> float:
+    """H-score (Bao, Li, Huang, Zheng, Wornell & Zheng, "An Information-Theoretic Approach to
+    Transferability in Task Transfer Learning", ICIP 2019).
+
+    ``H(f) = tr(cov(f)^-1 cov(E[f | y]))`` with ``cov(f)`` the ``(d, d)`` feature covariance and
+    ``E[f | y]`` each sample's class-mean feature vector (so ``cov(E[f|y])`` is the between-class
+    covariance). Both covariances use ``n - 1``; the inverse is the pseudo-inverse with relative
+    cut-off ``rcond`` (singular covariance when ``d >= n``). ``features`` ``(n, d)``,
+    ``labels`` ``(n,)``. Cost ``O(n d^2 + d^3)``.
+    """
+    F, codes, classes = check_features_labels(features, labels, "hscore")
+    if len(F) < 2:
+        raise DataError("hscore: needs at least 2 samples")
+    d = F.shape[1]
+    C = len(classes)
+    Y = _one_hot(codes, C)
+    means = (Y.T @ F) / Y.sum(axis=0)[:, None]
+    G = means[codes]
+    cov_f = np.cov(F, rowvar=False).reshape(d, d)
+    cov_g = np.cov(G, rowvar=False).reshape(d, d)
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond, hermitian=True) @ cov_g))
+
+
+def _pca(F: np.ndarray, n_components: int | None) -> np.ndarray:
+    """Centred ``F`` projected on its top ``n_components`` principal axes (all when None or
+    larger), via the eigendecomposition of the smaller Gram matrix."""
+    Fc = F - F.mean(axis=0)
+    n, d = Fc.shape
+    if n_components is None or n_components >= min(n, d):
+        return Fc
+    if n >= d:
+        _, V = np.linalg.eigh(Fc.T @ Fc)
+        return Fc @ V[:, ::-1][:, :n_components]
+    w, U = np.linalg.eigh(Fc @ Fc.T)                  # Fc V = U S
+    top = np.argsort(w)[::-1][:n_components]
+    return U[:, top] * np.sqrt(np.maximum(w[top], 0.0))
+
+
+@SCORES.register("gbc", description="GBC: minus the summed Bhattacharyya coefficients between "
+                                     "per-class Gaussians (Pandy et al. 2022)", kind="features")
+def gbc(features: Any, labels: Any, *, n_components: int | None = 64, min_variance: float = 1e-4
+        ) -> float:
+    """Gaussian Bhattacharyya Coefficient (Pandy, Agostinelli, Uijlings, Ferrari & Mensink,
+    "Transferability Estimation using Bhattacharyya Class Separability", CVPR 2022).
+
+    Features are reduced by PCA to ``n_components`` dimensions (default 64 as in the paper;
+    ``None`` keeps all). Each class ``c`` is a Gaussian with mean ``mu_c`` and diagonal variance
+    ``s_c`` (per-dimension, ``1/n_c`` normalisation, floored at ``min_variance``). With
+    ``s = (s_i + s_j) / 2`` the Bhattacharyya distance is ``D_B = 1/8 sum (mu_i - mu_j)^2 / s
+    + 1/2 sum log(s / sqrt(s_i s_j))`` and ``BC = exp(-D_B)``;
+    ``GBC = - sum_i sum_{j != i} BC(c_i, c_j)`` (each unordered pair counted twice, as in the
+    paper), in ``[-C(C-1), 0]``; higher = better separated classes. ``features`` ``(n, d)``.
+    """
+    if n_components is not None and (isinstance(n_components, bool) or
+                                     not isinstance(n_components, (int, np.integer)) or n_components < 1):
+        raise ConfigError(f"gbc: n_components must be a positive integer or None, got {n_components!r}")
+    F, codes, classes = check_features_labels(features, labels, "gbc")
+    Z = _pca(F, n_components)
+    C = len(classes)
+    Y = _one_hot(codes, C)
+    counts = Y.sum(axis=0)[:, None]
+    mu = (Y.T @ Z) / counts
+    var = np.maximum((Y.T @ (Z - mu[codes]) ** 2) / counts, min_variance)
+    s = (var[:, None, :] + var[None, :, :]) / 2
+    db = (np.sum((mu[:, None, :] - mu[None, :, :]) ** 2 / s, axis=2) / 8
+          + 0.5 * np.sum(np.log(s) - 0.5 * (np.log(var)[:, None, :] + np.log(var)[None, :, :]), axis=2))
+    bc = np.exp(-db)
+    np.fill_diagonal(bc, 0.0)
+    return float(-bc.sum())
+
+
+def coding_rate(Z: np.ndarray, eps: float) -> float:
+    """``R(Z, eps) = 1/2 logdet(I_d + Z'Z / (n eps))`` for ``Z`` ``(n, d)`` (computed on the
+    smaller of the ``d x d`` and ``n x n`` Gram matrices, which have the same determinant)."""
+    n, d = Z.shape
+    G = Z.T @ Z if d <= n else Z @ Z.T
+    G = G / (n * eps)
+    G[np.diag_indices_from(G)] += 1.0
+    _, logdet = np.linalg.slogdet(G)
+    return 0.5 * float(logdet)
+
+
+@SCORES.register("transrate", description="TransRate: coding rate of the features minus their "
+                                          "class-conditional coding rate (Huang et al. 2022)",
+                 kind="features")
+def transrate(features: Any, labels: Any, *, eps: float = 1e-4,
+              class_weighting: str = "frequency") -> float:
+    """TransRate (Huang, Huang, Rong, Yang & Wei, "Frustratingly Easy Transferability
+    Estimation", ICML 2022): an estimate of the mutual information ``h(Z) - h(Z | Y)`` through
+    coding rates (Ma, Derksen, Hong & Wright, TPAMI 2007).
+
+    ``Z`` = centred features ``(n, d)``; ``R(Z, eps) = 1/2 logdet(I_d + Z'Z / (n eps))`` (``eps``
+    absorbs the ``d / epsilon^2`` constant, as in the authors' released code, default ``1e-4``);
+    ``R(Z, eps | Y) = sum_c w_c R(Z_c, eps)`` over the rows ``Z_c`` of class ``c`` with
+    ``w_c = n_c / n`` (``class_weighting="frequency"``, the conditional rate) or ``1 / C``
+    (``"uniform"``, the released code); ``TransRate = R(Z, eps) - R(Z, eps | Y)``. Scale
+    dependent: compare encoders under the same preprocessing. Cost ``O(n d min(n, d))``.
+    """
+    if not isinstance(eps, (int, float)) or not eps > 0:
+        raise ConfigError(f"transrate: eps must be a positive number, got {eps!r}")
+    if class_weighting not in ("frequency", "uniform"):
+        raise ConfigError(f"transrate: class_weighting={class_weighting!r}; choose 'frequency' or "
+                          "'uniform'")
+    F, codes, classes = check_features_labels(features, labels, "transrate")
+    Z = F - F.mean(axis=0)
+    n = len(Z)
+    total = coding_rate(Z, eps)
+    cond = 0.0
+    for c in range(len(classes)):
+        Zc = Z[codes == c]
+        w = len(Zc) / n if class_weighting == "frequency" else 1.0 / len(classes)
+        cond += w * coding_rate(Zc, eps)
+    return float(total - cond)
+
+
+# ----------------------------------------------------------------------------------------------
+# ranking encoders
+# ----------------------------------------------------------------------------------------------
+def _to_numpy(out: Any) -> np.ndarray:
+    if hasattr(out, "detach") and hasattr(out, "cpu"):  # torch tensors, without importing torch
+        out = out.detach().cpu().numpy()
+    return np.asarray(out)
+
+
+def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: Any = None,
+                  y: Any = None, score: str | Sequence[str] = "logme", **score_kwargs: Any
+                  ) -> list[tuple[str, Any]]:
+    """Rank candidate encoders by transferability, best first.
+
+    ``encoders`` maps a name to either a callable ``x -> features (n, d)`` (called once per
+    encoder; torch tensors are accepted) or to precomputed features (then ``x`` may be None).
+    ``y`` ``(n,)`` are the target labels. For ``kind="probs"`` scores (LEEP, NCE) the encoder
+    outputs must be source-class probabilities. With one ``score`` name the result is
+    ``[(name, value), ...]``; with several, ``[(name, {score: value}), ...]`` ordered by the first
+    score. ``score_kwargs`` go to every score. Ties keep the input order.
+    """
+    if not isinstance(encoders, Mapping) or not encoders:
+        raise ConfigError("rank_encoders: encoders must be a non-empty mapping name -> callable or "
+                          "feature array")
+    if y is None:
+        raise DataError("rank_encoders: target labels y are needed to score encoders")
+    single = isinstance(score, str)
+    names = [score] if single else list(score)
+    if not names:
+        raise ConfigError("rank_encoders: give at least one score name")
+    fns = {s: SCORES.get(s, "score") for s in names}   # unknown names fail before any extraction
+    rows: list[tuple[str, dict[str, float]]] = []
+    for enc_name, enc in encoders.items():
+        if callable(enc):
+            if x is None:
+                raise DataError(f"rank_encoders: encoder {enc_name!r} is a callable but x is None; "
+                                "pass the target inputs x")
+            feats = _to_numpy(enc(x))
+        else:
+            feats = _to_numpy(enc)
+        try:
+            vals = {s: float(fns[s](feats, y, **score_kwargs)) for s in names}
+        except DataError as exc:
+            raise DataError(f"rank_encoders: encoder {enc_name!r}: {exc}") from exc
+        rows.append((enc_name, vals))
+    first = names[0]
+    def key(i: int) -> tuple[bool, float, int]:
+        v = rows[i][1][first]
+        return (math.isnan(v), -v if not math.isnan(v) else 0.0, i)   # NaN scores last
+
+    order = sorted(range(len(rows)), key=key)
+    if single:
+        return [(rows[i][0], rows[i][1][first]) for i in order]
+    return [rows[i] for i in order]

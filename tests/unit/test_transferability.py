@@ -1,0 +1,338 @@
+"""Transferability scores (transferkit.assess.transferability) against direct computations written
+from the papers' definitions with plain loops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from transferkit.assess import (
+    SCORES,
+    gbc,
+    hscore,
+    leep,
+    logme,
+    nce,
+    rank_encoders,
+    transrate,
+)
+from transferkit.assess.transferability import logme_details
+from transferkit.core.errors import DataError, UnknownNameError
+
+
+def _task(n=60, d=4, C=3, sep=1.5, seed=0):
+    r = np.random.default_rng(seed)
+    y = np.arange(n) % C
+    centers = r.normal(size=(C, d)) * sep
+    return centers[y] + r.normal(size=(n, d)), y
+
+
+def _probs(n=40, Z=5, C=3, seed=0, informative=True):
+    r = np.random.default_rng(seed)
+    y = np.arange(n) % C
+    logits = r.normal(size=(n, Z))
+    if informative:
+        logits[np.arange(n), y] += 3.0          # source class z = y tends to fire on target class y
+    P = np.exp(logits)
+    return P / P.sum(axis=1, keepdims=True), y
+
+
+# ---------------------------------------------------------------------------------------------
+# LogME: the fixed point against a brute-force search of the closed-form evidence
+# ---------------------------------------------------------------------------------------------
+def direct_evidence(F, y, alpha, beta):
+    """log p(y | F, alpha, beta) / n from You et al. (2021), with numpy determinants."""
+    n, D = F.shape
+    A = alpha[..., None, None] * np.eye(D) + beta[..., None, None] * (F.T @ F)
+    m = beta[..., None] * np.linalg.solve(A, np.broadcast_to(F.T @ y, A.shape[:-1])[..., None])[..., 0]
+    resid = np.sum((m @ F.T - y) ** 2, axis=-1)
+    mm = np.sum(m * m, axis=-1)
+    L = (n / 2 * np.log(beta) + D / 2 * np.log(alpha) - n / 2 * np.log(2 * np.pi)
+         - beta / 2 * resid - alpha / 2 * mm - 0.5 * np.log(np.linalg.det(A)))
+    return L / n
+
+
+@pytest.mark.parametrize("n,D", [(12, 3), (5, 7)])
+def test_logme_fixed_point_reaches_the_grid_maximum(n, D):
+    from scipy.optimize import minimize
+
+    r = np.random.default_rng(n * 10 + D)
+    F = r.normal(size=(n, D))
+    labels = np.arange(n) % 2
+    F[:, 0] += 1.5 * labels
+    det = logme_details(F, labels)
+    la, lb = np.meshgrid(np.linspace(-5, 5, 201), np.linspace(-5, 5, 201), indexing="ij")
+    alpha, beta = 10.0 ** la.ravel(), 10.0 ** lb.ravel()
+    for c in range(2):
+        y = (labels == c).astype(float)
+        grid = direct_evidence(F, y, alpha, beta)
+        best = int(np.argmax(grid))
+        assert det["evidence"][c] >= grid[best] - 1e-6
+        # the grid maximum refined by a local optimiser bounds it from above
+        res = minimize(lambda t, y=y: -direct_evidence(F, y, np.array(10.0 ** t[0]), np.array(10.0 ** t[1])),
+                       [la.ravel()[best], lb.ravel()[best]], method="Nelder-Mead",
+                       options={"xatol": 1e-10, "fatol": 1e-13, "maxiter": 4000})
+        assert det["evidence"][c] <= -res.fun + 1e-7
+        assert det["evidence"][c] == pytest.approx(-res.fun, abs=1e-6)
+        # the reported evidence is the closed form at the reported (alpha, beta)
+        at = direct_evidence(F, y, np.array(det["alpha"][c]), np.array(det["beta"][c]))
+        assert det["evidence"][c] == pytest.approx(float(at), abs=1e-6)   # A is ill-conditioned if D > n
+    assert logme(F, labels) == pytest.approx(np.mean(det["evidence"]))
+
+
+def test_logme_prefers_informative_features():
+    F, y = _task(n=200, d=8, C=4, sep=2.0, seed=1)
+    noise = np.random.default_rng(2).normal(size=F.shape)
+    assert logme(F, y) > logme(noise, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# LEEP, NCE
+# ---------------------------------------------------------------------------------------------
+def loop_leep(theta, y):
+    n, Z = len(theta), len(theta[0])
+    C = max(y) + 1
+    joint = [[0.0] * Z for _ in range(C)]
+    for i in range(n):
+        for z in range(Z):
+            joint[y[i]][z] += theta[i][z] / n
+    pz = [sum(joint[c][z] for c in range(C)) for z in range(Z)]
+    total = 0.0
+    for i in range(n):
+        total += math.log(sum(joint[y[i]][z] / pz[z] * theta[i][z] for z in range(Z)))
+    return total / n
+
+
+def loop_nce(zs, y):
+    n = len(y)
+    pair, marg = {}, {}
+    for a, b in zip(y, zs):
+        pair[(a, b)] = pair.get((a, b), 0) + 1
+        marg[b] = marg.get(b, 0) + 1
+    h = 0.0
+    for (a, b), cnt in pair.items():
+        h -= cnt / n * math.log(cnt / marg[b])
+    return -h
+
+
+def test_leep_matches_loops():
+    P, y = _probs(n=30, Z=4, C=3, seed=3)
+    assert leep(P, y) == pytest.approx(loop_leep(P.tolist(), y.tolist()), rel=1e-12)
+    assert leep(P, y) <= 0
+
+
+def test_nce_matches_loops_for_probabilities_and_hard_labels():
+    P, y = _probs(n=30, Z=4, C=3, seed=4)
+    z = P.argmax(axis=1)
+    expected = loop_nce(z.tolist(), y.tolist())
+    assert nce(P, y) == pytest.approx(expected, rel=1e-12)
+    assert nce(z, y) == pytest.approx(expected, rel=1e-12)
+    assert nce(y + 10, y) == pytest.approx(0.0, abs=1e-15)       # z determines y
+
+
+def test_probability_scores_prefer_an_informative_source_model():
+    P, y = _probs(n=300, Z=6, C=3, seed=5, informative=True)
+    Q, _ = _probs(n=300, Z=6, C=3, seed=5, informative=False)
+    assert leep(P, y) > leep(Q, y)
+    assert nce(P, y) > nce(Q, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# H-score, GBC, TransRate
+# ---------------------------------------------------------------------------------------------
+def loop_cov(rows):
+    n, d = len(rows), len(rows[0])
+    mu = [sum(r[a] for r in rows) / n for a in range(d)]
+    return np.array([[sum((r[a] - mu[a]) * (r[b] - mu[b]) for r in rows) / (n - 1)
+                      for b in range(d)] for a in range(d)])
+
+
+def loop_hscore(F, y):
+    rows = F.tolist()
+    classes = sorted(set(y))
+    means = {}
+    for c in classes:
+        members = [rows[i] for i in range(len(rows)) if y[i] == c]
+        means[c] = [sum(r[a] for r in members) / len(members) for a in range(len(rows[0]))]
+    g = [means[y[i]] for i in range(len(rows))]
+    return float(np.trace(np.linalg.inv(loop_cov(rows)) @ loop_cov(g)))
+
+
+def loop_gbc(Z, y, floor=1e-4):
+    rows = Z.tolist()
+    d = len(rows[0])
+    stats = {}
+    for c in sorted(set(y)):
+        members = [rows[i] for i in range(len(rows)) if y[i] == c]
+        mu = [sum(r[a] for r in members) / len(members) for a in range(d)]
+        var = [max(sum((r[a] - mu[a]) ** 2 for r in members) / len(members), floor) for a in range(d)]
+        stats[c] = (mu, var)
+    total = 0.0
+    for ci, (m1, v1) in stats.items():
+        for cj, (m2, v2) in stats.items():
+            if ci == cj:
+                continue
+            db = 0.0
+            for a in range(d):
+                s = (v1[a] + v2[a]) / 2
+                db += (m1[a] - m2[a]) ** 2 / s / 8 + 0.5 * math.log(s / math.sqrt(v1[a] * v2[a]))
+            total += math.exp(-db)
+    return -total
+
+
+def loop_transrate(F, y, eps, uniform=False):
+    n, d = F.shape
+    Z = F - F.mean(axis=0)
+
+    def rate(M):
+        k = len(M)
+        G = np.eye(d)
+        for r in M:
+            G = G + np.outer(r, r) / (k * eps)
+        return 0.5 * math.log(np.linalg.det(G))
+
+    classes = sorted(set(y.tolist()))
+    cond = 0.0
+    for c in classes:
+        Zc = Z[y == c]
+        cond += (1 / len(classes) if uniform else len(Zc) / n) * rate(Zc)
+    return rate(Z) - cond
+
+
+def test_hscore_matches_loops():
+    F, y = _task(n=40, d=3, C=3, seed=6)
+    assert hscore(F, y) == pytest.approx(loop_hscore(F, y.tolist()), rel=1e-9)
+
+
+def test_gbc_matches_loops_with_and_without_pca():
+    from sklearn.decomposition import PCA
+
+    F, y = _task(n=45, d=4, C=3, sep=0.8, seed=7)
+    assert gbc(F, y, n_components=None) == pytest.approx(loop_gbc(F, y.tolist()), rel=1e-9)
+    Z = PCA(n_components=2).fit_transform(F)          # signs of the axes do not matter
+    assert gbc(F, y, n_components=2) == pytest.approx(loop_gbc(Z, y.tolist()), rel=1e-7)
+    assert -6.0 <= gbc(F, y) <= 0.0
+
+
+def test_transrate_matches_loops():
+    F, y = _task(n=36, d=3, C=3, seed=8)
+    y = np.where(np.arange(36) < 4, 0, y)                      # unequal class sizes
+    assert transrate(F, y, eps=0.1) == pytest.approx(loop_transrate(F, y, 0.1), rel=1e-9)
+    assert transrate(F, y, eps=0.1, class_weighting="uniform") == pytest.approx(
+        loop_transrate(F, y, 0.1, uniform=True), rel=1e-9)
+    # more samples than features and the reverse use different Gram matrices: same value
+    G, g = _task(n=8, d=12, C=2, seed=9)
+    assert transrate(G, g, eps=0.5) == pytest.approx(loop_transrate(G, g, 0.5), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["logme", "hscore", "gbc", "transrate"])
+def test_feature_scores_prefer_informative_features(name):
+    F, y = _task(n=150, d=6, C=3, sep=2.0, seed=10)
+    noise = np.random.default_rng(11).normal(size=F.shape)
+    fn = SCORES.get(name)
+    assert fn(F, y) > fn(noise, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# registry and rank_encoders
+# ---------------------------------------------------------------------------------------------
+def test_scores_registered_with_kind_and_description():
+    assert set(SCORES.names()) == {"logme", "leep", "nce", "hscore", "gbc", "transrate"}
+    kinds = {e.name: e.tags["kind"] for e in SCORES.entries()}
+    assert kinds == {"logme": "features", "hscore": "features", "gbc": "features",
+                     "transrate": "features", "leep": "probs", "nce": "probs"}
+    assert all(e.description for e in SCORES.entries())
+
+
+def test_rank_encoders_extracts_once_and_sorts_best_first():
+    F, y = _task(n=120, d=5, C=3, sep=2.0, seed=12)
+    x = np.arange(len(y))
+    calls = {"good": 0, "bad": 0}
+    noise = np.random.default_rng(13).normal(size=(len(y), 5))
+
+    def good(inp):
+        calls["good"] += 1
+        return F[inp]
+
+    def bad(inp):
+        calls["bad"] += 1
+        return noise[inp]
+
+    ranked = rank_encoders({"bad": bad, "good": good}, x, y, score=["logme", "hscore", "gbc"])
+    assert [name for name, _ in ranked] == ["good", "bad"]
+    assert set(ranked[0][1]) == {"logme", "hscore", "gbc"}
+    assert calls == {"good": 1, "bad": 1}
+    single = rank_encoders({"bad": noise, "good": F}, None, y)
+    assert single[0][0] == "good" and single[0][1] == pytest.approx(logme(F, y))
+
+    class FakeTensor:                       # torch-like outputs are converted with detach/cpu/numpy
+        def __init__(self, a):
+            self.a = a
+
+        def detach(self):
+            return self
+
+        def cpu(self):
+            return self
+
+        def numpy(self):
+            return self.a
+
+    assert rank_encoders({"t": lambda inp: FakeTensor(F)}, x, y, score="hscore")[0][1] == pytest.approx(
+        hscore(F, y))
+    with pytest.raises(UnknownNameError, match="logme"):
+        rank_encoders({"good": good}, x, y, score="logmee")
+    assert calls["good"] == 1               # the unknown score failed before any extraction
+    with pytest.raises(DataError, match="'bad'"):
+        rank_encoders({"bad": np.full((len(y), 2), np.nan)}, None, y)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------
+FEATURE_SCORES = [logme, hscore, gbc, transrate]
+
+
+@pytest.mark.parametrize("fn", FEATURE_SCORES, ids=lambda f: f.__name__)
+def test_feature_scores_reject_bad_input(fn):
+    F, y = _task(n=20, d=3, C=2, seed=14)
+    Fn = F.copy()
+    Fn[2, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        fn(Fn, y)
+    with pytest.raises(DataError, match="20 rows but labels have shape"):
+        fn(F, y[:-1])
+    with pytest.raises(DataError, match="single class"):
+        fn(F, np.zeros(20, int))
+    with pytest.raises(DataError, match="-1 marks unknown"):
+        fn(F, np.where(np.arange(20) == 3, -1, y))
+    with pytest.raises(DataError, match="empty"):
+        fn(np.empty((0, 3)), np.empty(0, int))
+    with pytest.raises(DataError, match="2-D"):
+        fn(F[:, 0], y)
+    assert np.isfinite(fn(F, np.where(y == 0, "cat", "dog")))     # string labels work
+
+
+@pytest.mark.parametrize("fn", [leep, nce], ids=lambda f: f.__name__)
+def test_probability_scores_reject_bad_input(fn):
+    P, y = _probs(n=20, Z=4, C=2, seed=15)
+    with pytest.raises(DataError, match="softmax"):
+        fn(np.log(P), y)
+    with pytest.raises(DataError, match="20 rows but labels"):
+        fn(P, y[:5])
+    Pn = P.copy()
+    Pn[0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        fn(Pn, y)
+    with pytest.raises(DataError, match="single class"):
+        fn(P, np.ones(20, int))
+
+
+def test_gbc_pca_when_features_outnumber_samples():
+    from sklearn.decomposition import PCA
+
+    F, y = _task(n=12, d=30, C=3, sep=1.0, seed=16)
+    Z = PCA(n_components=3).fit_transform(F)
+    assert gbc(F, y, n_components=3) == pytest.approx(loop_gbc(Z, y.tolist()), rel=1e-7)
