@@ -18,6 +18,10 @@ from torch import nn
 
 from transferkit.core.errors import TrainingDivergedError
 
+#: key of the per-step forward cache in ``Batch.extra``, set by ``compose`` while its parts run so
+#: that they share one forward pass (never outlives a parameter update)
+FORWARD_CACHE = "_transferkit_forward_cache"
+
 
 @dataclass
 class Batch:
@@ -116,10 +120,19 @@ class Method(nn.Module):
     @staticmethod
     def forward_both(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """One forward pass over source and target together (shared batch-norm statistics):
-        ``(logits_s, logits_t, features_s, features_t)``."""
+        ``(logits_s, logits_t, features_s, features_t)``; reused within a step when the batch
+        carries a forward cache (composed methods)."""
+        cache = batch.extra.get(FORWARD_CACHE)
+        if isinstance(cache, dict):
+            hit = cache.get(id(model))
+            if hit is not None and hit[0] is model:
+                return hit[1]
         ns = batch.xs.shape[0]
         logits, feats = model(torch.cat([batch.xs, batch.xt]))
-        return logits[:ns], logits[ns:], feats[:ns], feats[ns:]
+        out = (logits[:ns], logits[ns:], feats[:ns], feats[ns:])
+        if isinstance(cache, dict):
+            cache[id(model)] = (model, out)
+        return out
 
     @staticmethod
     def classification(logits_s: torch.Tensor, ys: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
