@@ -81,8 +81,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
               "checkpoint_every": 250},
     "methods": [
         {"name": "source_only"},
-        {"name": "coral", "params": {"estimator": "logreg"}},
-        {"name": "dann", "params": {"trade_off": 1.0}},
+        # on raw pixels CORAL needs the mean shift removed too and a non-linear classifier
+        {"name": "coral", "params": {"estimator": "1nn", "align_mean": True}},
+        # the discriminator as wide as LeNet's 500 features
+        {"name": "dann", "params": {"trade_off": 1.0, "disc_hidden": 500}},
     ],
 }
 
