@@ -156,3 +156,24 @@ def test_killed_run_resumes_to_same_metrics(tmp_path):
     acc_ref = ref.stdout.split("ACC")[1].split()[0]
     acc, resumed = again.stdout.split("ACC")[1].split()[:2]
     assert acc == acc_ref and float(resumed) >= 60
+
+
+def test_same_seed_same_config_identical_experiment_metrics(tmp_path):
+    """Two runs of one config (same seed) on CPU give identical metrics and histories."""
+    from transferkit.experiment.config import validate_config
+    from transferkit.experiment.runner import run_experiment
+    from transferkit.testing import shifted_blobs
+
+    xs, ys, xt, yt = shifted_blobs(n=150, seed=4)
+    np.savez(tmp_path / "s.npz", x=xs, y=ys)
+    np.savez(tmp_path / "t.npz", x=xt, y=yt)
+    cfg = validate_config({
+        "name": "det", "seed": 11,
+        "data": {"name": "files", "params": {"source": str(tmp_path / "s.npz"), "target": str(tmp_path / "t.npz")}},
+        "model": {"name": "tiny_mlp"},
+        "train": {"steps": 60, "batch_size": 16, "progress": False, "checkpoint_every": 0, "log_every": 10},
+        "methods": ["source_only", {"name": "dann", "params": {"disc_hidden": 16}}, "coral"]})
+    a = run_experiment(cfg, None, progress=False)
+    b = run_experiment(cfg, None, progress=False)
+    for ra, rb in zip(a.runs, b.runs):
+        assert ra.metrics == rb.metrics and ra.history == rb.history and ra.confusion == rb.confusion

@@ -8,3 +8,8 @@ from transferkit.shallow.base import DAClassifier, check_domain_arrays, make_cla
 from transferkit.shallow.coral import CORAL
 
 __all__ = ["CORAL", "DAClassifier", "check_domain_arrays", "make_classifier", "split_domains"]
+from transferkit.shallow import sa  # noqa: F401
+from transferkit.shallow import tca  # noqa: F401
+from transferkit.shallow import jda  # noqa: F401
+from transferkit.shallow import gfk  # noqa: F401
+from transferkit.shallow import meda  # noqa: F401
