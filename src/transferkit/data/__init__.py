@@ -1,13 +1,13 @@
-"""Data: the DomainDataset, readers, built-in offline sets and named benchmarks."""
+"""Data: the DomainDataset, readers, built-in offline sets and named benchmarks.
 
+Importing this package registers the named data sets (cheap: no file is read and no heavy module
+is imported here).
+"""
+
+from transferkit.data import benchmarks, builtin, digits_images  # noqa: F401  (registration)
+from transferkit.data.benchmarks import Benchmark, TaskCollection
 from transferkit.data.dataset import SOURCE, TARGET, DomainDataset, Task, make_task
-
-__all__ = ["SOURCE", "TARGET", "DomainDataset", "Task", "make_task"]
-
-# registration of the named data sets (cheap: no file is read and no heavy module imported here)
-from transferkit.data import benchmarks, builtin  # noqa: E402,F401
-from transferkit.data.benchmarks import Benchmark, TaskCollection  # noqa: E402
-from transferkit.data.readers import (  # noqa: E402
+from transferkit.data.readers import (
     load_domain_dataset,
     read_csv,
     read_idx,
@@ -15,8 +15,7 @@ from transferkit.data.readers import (  # noqa: E402
     read_npz,
     read_svmlight,
 )
-from transferkit.data.reference import published  # noqa: E402
+from transferkit.data.reference import published
 
-__all__ += ["Benchmark", "TaskCollection", "load_domain_dataset", "published", "read_csv", "read_idx",
-            "read_mat", "read_npz", "read_svmlight"]
-from transferkit.data import digits_images  # noqa: E402,F401
+__all__ = ["SOURCE", "TARGET", "Benchmark", "DomainDataset", "Task", "TaskCollection", "load_domain_dataset",
+           "make_task", "published", "read_csv", "read_idx", "read_mat", "read_npz", "read_svmlight"]
