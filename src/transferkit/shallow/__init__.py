@@ -13,3 +13,7 @@ from transferkit.shallow import tca  # noqa: F401
 from transferkit.shallow import jda  # noqa: F401
 from transferkit.shallow import gfk  # noqa: F401
 from transferkit.shallow import meda  # noqa: F401
+from transferkit.shallow import easytl  # noqa: F401
+from transferkit.shallow import kmm  # noqa: F401
+from transferkit.shallow import kliep  # noqa: F401
+from transferkit.shallow import ot  # noqa: F401
