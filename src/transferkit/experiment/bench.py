@@ -18,8 +18,16 @@ from transferkit.experiment.result import ExperimentResult
 
 #: per benchmark: default methods, model and training settings (the papers' protocols)
 BENCH_PRESETS: dict[str, dict[str, Any]] = {
-    "office_caltech10_surf": {"methods": ["1nn", "svm", "coral"]},
-    "mnist_usps_jda": {"methods": ["1nn"]},
+    "office_caltech10_surf": {"methods": ["1nn", "svm", "coral", "sa", "gfk", "tca", "jda", "bda", "easytl",
+                                          "meda", "kmm", "kliep", "ot_emd", "ot_sinkhorn", "ot_class_reg"]},
+    "mnist_usps_jda": {
+        "methods": ["1nn", "gfk", "tca", "jda"],
+        # the JDA paper's digits protocol (Long et al. 2013, Sec. 5): primal (no kernel), k = 100,
+        # lambda = 0.1 -- fixed in advance, as the paper states it
+        "method_params": {"tca": {"kernel": "primal", "n_components": 100, "mu": 0.1},
+                          "jda": {"kernel": "primal", "n_components": 100, "lam": 0.1},
+                          "bda": {"kernel": "primal", "n_components": 100, "lam": 0.1}},
+    },
     "amazon_reviews_5000d": {
         "methods": ["logreg", "svm", "coral", "source_only", "dann"],
         # Ganin et al. 2016, Sec. 5.1.2: one hidden layer of 50 sigmoid units, logistic domain
