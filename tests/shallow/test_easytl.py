@@ -10,25 +10,16 @@ from sklearn.preprocessing import StandardScaler
 
 from transferkit.core.errors import ConfigError, DataError
 from transferkit.core.registries import SHALLOW
+from transferkit.testing.data import shifted_blobs as _blobs
 from transferkit.shallow.easytl import EasyTL, intra_domain_programming
 
 
-def shifted_blobs(n: int, d: int, k: int, shift: float, seed: int):
-    """k Gaussian classes in d dims (numpy only, no torch import); the target moved by ``shift``."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(k, d))
-
-    def draw(offset):
-        y = rng.integers(0, k, n)
-        return centers[y] + rng.normal(size=(n, d)) + offset, y
-
-    xs, ys = draw(0.0)
-    xt, yt = draw(shift)
-    return xs, ys, xt, yt
+def _shifted_blobs(n, d, k, shift, seed):
+    return _blobs(n=n, d=d, k=k, shift=shift, seed=seed, dtype=np.float64)
 
 
 def _data(seed=0, n=120, shift=1.0):
-    xs, ys, xt, yt = shifted_blobs(n=n, d=4, k=3, shift=shift, seed=seed)
+    xs, ys, xt, yt = _shifted_blobs(n=n, d=4, k=3, shift=shift, seed=seed)
     X = np.vstack([xs, xt])
     y = np.r_[ys, np.full(len(xt), -1)]
     sd = np.r_[np.ones(len(xs), int), -np.ones(len(xt), int)]

@@ -11,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from transferkit.core.errors import ConfigError, DataError
 from transferkit.core.registries import SHALLOW
+from transferkit.testing.data import shifted_blobs as _blobs
 from transferkit.shallow._weighting import project_box_slab, solve_box_slab_qp
 from transferkit.shallow.kliep import KLIEP
 from transferkit.shallow.kmm import KMM, kmm_exact_memory_gb
@@ -24,18 +25,8 @@ OT = ["ot_emd", "ot_sinkhorn", "ot_class_reg"]
 OT_PARAMS: dict = {"ot_emd": {}, "ot_sinkhorn": {}, "ot_class_reg": {}}
 
 
-def shifted_blobs(n: int, d: int, k: int, shift: float, seed: int):
-    """k Gaussian classes in d dims (numpy only, no torch import); the target moved by ``shift``."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(k, d))
-
-    def draw(offset):
-        y = rng.integers(0, k, n)
-        return centers[y] + rng.normal(size=(n, d)) + offset, y
-
-    xs, ys = draw(0.0)
-    xt, yt = draw(shift)
-    return xs, ys, xt, yt
+def _shifted_blobs(n, d, k, shift, seed):
+    return _blobs(n=n, d=d, k=k, shift=shift, seed=seed, dtype=np.float64)
 
 
 def covariate_shift(n_s: int = 160, n_t: int = 120, seed: int = 0):
@@ -60,7 +51,7 @@ def stack(xs, ys, xt, yt=None):
 
 @pytest.fixture
 def shifted():
-    xs, ys, xt, yt = shifted_blobs(n=120, d=4, k=3, shift=1.0, seed=0)
+    xs, ys, xt, yt = _shifted_blobs(n=120, d=4, k=3, shift=1.0, seed=0)
     X, y, sd = stack(xs, ys, xt)
     return X, y, sd, xt, yt
 
@@ -300,7 +291,7 @@ def test_linear_kernel_svc_matches_libsvm_linear():
 
     from transferkit.shallow._weighting import LinearKernelSVC
 
-    xs, ys, xt, _ = shifted_blobs(n=150, d=5, k=3, shift=0.5, seed=4)
+    xs, ys, xt, _ = _shifted_blobs(n=150, d=5, k=3, shift=0.5, seed=4)
     w = np.random.default_rng(0).uniform(0, 3, len(xs))
     w[:20] = 0.0
     ref = SVC(kernel="linear").fit(xs, ys, sample_weight=w)

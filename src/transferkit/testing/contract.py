@@ -20,21 +20,7 @@ from transferkit.core.params import get_params
 from transferkit.core.registries import METHODS
 from transferkit.data.dataset import DomainDataset
 from transferkit.methods.base import Batch, Method, Optim, Step
-
-
-def shifted_blobs(n: int = 240, d: int = 6, k: int = 3, shift: float = 1.0, seed: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Source and target Gaussian blobs (k classes in d dims), the target moved by ``shift``."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=3.0, size=(k, d))
-
-    def draw(offset: float) -> tuple[np.ndarray, np.ndarray]:
-        y = rng.integers(0, k, n)
-        return (centers[y] + rng.normal(size=(n, d)) + offset).astype(np.float32), y
-
-    xs, ys = draw(0.0)
-    xt, yt = draw(shift)
-    return xs, ys, xt, yt
+from transferkit.testing.data import shifted_blobs
 
 
 def _build(name: str, params: dict[str, Any], d: int, k: int, seed: int) -> tuple[Any, Method]:
