@@ -138,3 +138,10 @@ def test_missing_or_damaged_benchmark_file(tmp_path, capsys, shared_data, monkey
     code, _, err = run_cli(capsys, "bench", "mnist_usps_jda", "--methods", "1nn", "--out", str(tmp_path / "o"), "--quiet")
     assert code == 2
     assert "MNIST_vs_USPS.mat" in err and needle in err.lower() and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind, name", [("validators", "dev"), ("scores", "logme"), ("tests", "mmd"),
+                                        ("distances", "proxy_a"), ("datasets", "digits"), ("models", "lenet")])
+def test_list_other_registries(capsys, kind, name):
+    code, out, _ = run_cli(capsys, "list", kind)
+    assert code == 0 and name in out and "defaults:" in out
