@@ -37,6 +37,7 @@ import numpy as np
 
 from transferkit.assess._registry import DISTANCES, SHIFT_TESTS
 from transferkit.core.errors import ConfigError, DataError
+from transferkit.core.linalg import sq_dists
 from transferkit.core.seed import rng as _rng
 
 Seed = int | np.random.Generator | None
@@ -189,14 +190,7 @@ def _subsample(xs: np.ndarray, xt: np.ndarray, max_samples: int, gen: np.random.
 # ----------------------------------------------------------------------------------------------
 def pooled_sq_dists(Z: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances ``(n, n)`` between the rows of ``Z``, exact zero diagonal."""
-    sq = np.einsum("ij,ij->i", Z, Z)
-    D = Z @ Z.T
-    D *= -2.0
-    D += sq[:, None]
-    D += sq[None, :]
-    np.maximum(D, 0.0, out=D)
-    np.fill_diagonal(D, 0.0)
-    return D
+    return sq_dists(Z)
 
 
 def median_heuristic(D2: np.ndarray, gen: np.random.Generator | None = None) -> float:
@@ -339,6 +333,16 @@ def _check_bandwidth(bandwidth: float) -> float:
     return float(bandwidth)
 
 
+def _observed(M: np.ndarray, m: int, from_sums: Any) -> float:
+    """The statistic of the observed split (first ``m`` rows source) from a pooled matrix, through
+    the same pair-sum engine the permutations use."""
+    r = M.sum(axis=1)
+    a = np.zeros((1, len(M)))
+    a[0, :m] = 1.0
+    q, ar = _pair_sums(M, r, a)
+    return float(from_sums(q, ar, float(r.sum()), m, len(M) - m)[0])
+
+
 @DISTANCES.register("mmd2", description="Unbiased MMD^2 with a Gaussian kernel, median-heuristic "
                                         "bandwidth (Gretton et al. 2012)")
 def mmd2_unbiased(source: Any, target: Any, *, bandwidth: float | None = None) -> float:
@@ -352,12 +356,7 @@ def mmd2_unbiased(source: Any, target: Any, *, bandwidth: float | None = None) -
     """
     xs, xt = check_two_samples(source, target, name="mmd2_unbiased", min_samples=2)
     K, _ = _rbf_pooled(np.vstack([xs, xt]), bandwidth, np.random.default_rng(0))
-    m, k = len(xs), len(xt)
-    r = K.sum(axis=1)
-    a = np.zeros((1, m + k))
-    a[0, :m] = 1.0
-    q, ar = _pair_sums(K, r, a)
-    return float(_mmd2_from_sums(q, ar, float(r.sum()), m, k)[0])
+    return _observed(K, len(xs), _mmd2_from_sums)
 
 
 @SHIFT_TESTS.register("mmd", description="Kernel MMD two-sample test, Gaussian kernel with median "
@@ -483,13 +482,7 @@ def energy_distance(source: Any, target: Any) -> float:
     ``(k, d)``. Cost ``O((m + k)^2 d)``.
     """
     xs, xt = check_two_samples(source, target, name="energy_distance")
-    m, k = len(xs), len(xt)
-    D = _pooled_dists(np.vstack([xs, xt]))
-    r = D.sum(axis=1)
-    a = np.zeros((1, m + k))
-    a[0, :m] = 1.0
-    q, ar = _pair_sums(D, r, a)
-    return float(_energy_from_sums(q, ar, float(r.sum()), m, k)[0])
+    return _observed(_pooled_dists(np.vstack([xs, xt])), len(xs), _energy_from_sums)
 
 
 @SHIFT_TESTS.register("energy", description="Energy-distance two-sample test with permutation "

@@ -33,6 +33,7 @@ from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from transferkit.core.errors import ConfigError
+from transferkit.core.linalg import sq_dists
 
 KernelName = Literal["linear", "rbf"]
 KERNELS = ("linear", "rbf")
@@ -91,21 +92,6 @@ def check_choice(value: object, allowed: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"{what}={value!r} is not supported; choose one of {', '.join(map(repr, allowed))}")
     return value
-
-
-def sq_dists(X: np.ndarray, Y: np.ndarray | None = None) -> np.ndarray:
-    """Squared Euclidean distances ``(n_x, n_y)``, clipped at 0 (``||x||^2 + ||y||^2 - 2 x'y``)."""
-    xx = np.einsum("ij,ij->i", X, X)
-    if Y is None:
-        Y, yy = X, xx
-    else:
-        yy = np.einsum("ij,ij->i", Y, Y)
-    D = X @ Y.T
-    D *= -2.0
-    D += xx[:, None]
-    D += yy[None, :]
-    np.maximum(D, 0.0, out=D)
-    return D
 
 
 def median_heuristic_gamma(X: np.ndarray, *, max_samples: int = 1000,
