@@ -72,7 +72,7 @@ def test_pipeline_and_bad_input():
         EasyTL().fit(bad, y, sample_domain=sd)
     with pytest.raises(DataError, match="no target"):
         EasyTL().fit(X[sd >= 0], y[sd >= 0], sample_domain=sd[sd >= 0])
-    with pytest.raises(DataError, match="expected 4 features"):
+    with pytest.raises(DataError, match="expecting 4 features"):
         EasyTL().fit(X, y, sample_domain=sd).predict(xt[:, :2])
 
 

@@ -119,7 +119,7 @@ def test_bad_input(name, shifted):
     with pytest.raises(DataError, match="single class"):
         clone(est).fit(X, one_class, sample_domain=sd)
     fitted = clone(est).fit(X, y, sample_domain=sd)
-    with pytest.raises(DataError, match="expected 4 features"):
+    with pytest.raises(DataError, match="expecting 4 features"):
         fitted.predict(xt[:, :3])
 
 

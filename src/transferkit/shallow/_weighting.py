@@ -88,8 +88,6 @@ def check_weighting_estimator(spec: Any, *, random_state: int | None = 0, owner:
     :class:`LinearKernelSVC`, the same model through a precomputed Gram matrix."""
     from sklearn.utils.validation import has_fit_parameter
 
-    if isinstance(spec, str) and spec == "svm":
-        return LinearKernelSVC(C=1.0, random_state=random_state)
     est = make_classifier(spec, random_state=random_state)
     if not has_fit_parameter(est, "sample_weight"):
         raise ConfigError(

@@ -22,7 +22,9 @@ CLASSIFIERS = ("1nn", "svm", "logreg", "linear_svm")
 
 def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | None = 0) -> BaseEstimator:
     """A fresh classifier from a name (``1nn``, ``svm``, ``linear_svm``, ``logreg``) or a clone
-    of a given estimator."""
+    of a given estimator. ``svm`` is libsvm's linear-kernel SVC with C = 1 (the model of the
+    papers' "linear SVM"), computed by :class:`~transferkit.shallow._weighting.LinearKernelSVC`
+    through a precomputed Gram matrix (same predictions, a few times faster)."""
     if spec is None:
         spec = "1nn"
     if not isinstance(spec, str):
@@ -31,10 +33,10 @@ def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | Non
         from sklearn.neighbors import KNeighborsClassifier
 
         return KNeighborsClassifier(n_neighbors=1)
-    if spec == "svm":
-        from sklearn.svm import SVC
+    if spec == "svm":  # libsvm's linear-kernel SVC (C = 1), through a precomputed Gram matrix
+        from transferkit.shallow._weighting import LinearKernelSVC
 
-        return SVC(kernel="linear", C=1.0, random_state=random_state)
+        return LinearKernelSVC(C=1.0, random_state=random_state)
     if spec == "linear_svm":
         from sklearn.svm import LinearSVC
 
@@ -49,6 +51,34 @@ def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | Non
                       f"Known: {', '.join(CLASSIFIERS)}, or pass a scikit-learn estimator.")
 
 
+def check_features(X: Any, name: str, *, ensure_min_samples: int = 1) -> np.ndarray:
+    """``X`` as a dense, finite, 2-D float64 array, or a :class:`DataError` naming ``name`` and the
+    problem (scikit-learn's input validation underneath, so its usual messages are kept: sparse
+    input, complex or non-numeric values, NaN/inf, no samples or no features)."""
+    from sklearn.utils.validation import check_array
+
+    if hasattr(X, "ndim") and getattr(X, "ndim", 2) != 2 or (isinstance(X, (list, tuple)) and np.ndim(X) != 2):
+        raise DataError(f"{name}: X must be 2-D (n_samples, n_features), got shape {np.shape(X)}. Reshape your "
+                        "data either using X.reshape(-1, 1) if it has a single feature or X.reshape(1, -1) "
+                        "if it contains a single sample")
+    try:
+        X = check_array(X, dtype=np.float64, ensure_min_samples=ensure_min_samples, ensure_min_features=1,
+                        input_name="X")
+    except TypeError as exc:
+        import scipy.sparse as sp
+
+        if sp.issparse(X):
+            raise DataError(f"{name}: {exc} Convert it with X.toarray().") from None
+        raise TypeError(f"{name}: X must hold numbers: {exc}") from None
+    except ValueError as exc:
+        msg = str(exc)
+        if "NaN" in msg or "infinity" in msg:
+            rows = np.flatnonzero(~np.isfinite(np.asarray(X, dtype=np.float64)).all(axis=1))
+            msg = f"X contains NaN or infinite values (rows {rows[:5].tolist()}); impute or drop them first"
+        raise DataError(f"{name}: {msg}") from None
+    return X
+
+
 def check_domain_arrays(
     X: Any, y: Any = None, sample_domain: Any = None, *, require_target: bool = True,
     require_labels: bool = True, name: str = "fit",
@@ -59,25 +89,33 @@ def check_domain_arrays(
     Raises :class:`DataError` on NaN/inf, shape mismatches, an empty source or target domain,
     unlabelled source samples and a source with a single class.
     """
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise DataError(f"{name}: X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    if X.dtype.kind not in "fiub":
-        raise DataError(f"{name}: X must be numeric, got dtype {X.dtype}")
-    X = X.astype(np.float64, copy=False)
-    if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
-        raise DataError(f"{name}: X contains NaN or infinite values (rows {rows[:5].tolist()}); "
-                        "impute or drop them first")
+    X = check_features(X, name)
     n = len(X)
     if y is None:
+        if require_labels:
+            raise DataError(f"{name} requires y to be passed, but the target y is None; pass the source "
+                            "labels (-1 for unlabelled target rows)")
         y = np.full(n, -1)
     y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        import warnings
+
+        from sklearn.exceptions import DataConversionWarning
+
+        warnings.warn(f"A column-vector y was passed when a 1d array was expected ({name}); it is raveled: "
+                      "pass y with shape (n_samples,)",
+                      DataConversionWarning, stacklevel=3)
+        y = y.ravel()
     if y.shape != (n,):
         raise DataError(f"{name}: X has {n} rows but y has shape {y.shape}")
+    if y.dtype.kind not in "iufb":
+        raise DataError(f"{name}: Unknown label type: y must hold integer class labels (-1 for unknown), got "
+                        f"dtype {y.dtype}; "
+                        "encode other labels with sklearn.preprocessing.LabelEncoder first")
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"{name}: y must hold integer class labels (-1 for unknown)")
+            raise DataError(f"{name}: Unknown label type: y holds continuous values; it must hold integer "
+                            "class labels (-1 for unknown)")
     y = y.astype(np.int64)
     if sample_domain is None:
         sample_domain = np.where(y == -1, -2, 1)
@@ -87,16 +125,16 @@ def check_domain_arrays(
     src = sample_domain >= 0
     if not src.any():
         raise DataError(f"{name}: no source samples (sample_domain >= 0)")
-    if require_target and src.all():
-        raise DataError(f"{name}: no target samples; pass sample_domain with negative ids for "
-                        "target rows (or y = -1 for them)")
     if require_labels:
         ys = y[src]
         if (ys < 0).any():
             raise DataError(f"{name}: {int((ys < 0).sum())} source samples have no label (-1)")
         if np.unique(ys).size < 2:
-            raise DataError(f"{name}: the source domain has a single class ({ys[0]}); "
+            raise DataError(f"{name}: the source domain has a single class (one class only: {ys[0]}); "
                             "at least two classes are needed to train a classifier")
+    if require_target and src.all():
+        raise DataError(f"{name}: no target samples; pass sample_domain with negative ids for "
+                        "target rows (or y = -1 for them)")
     return X, y, sample_domain
 
 
@@ -133,12 +171,12 @@ class DAClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self)
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise DataError(f"{type(self).__name__}.predict: expected {self.n_features_in_} features, "
-                            f"got shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise DataError(f"{type(self).__name__}.predict: X contains NaN or infinite values")
+        X = check_features(X, f"{type(self).__name__}.predict")
+        if X.shape[1] != self.n_features_in_:
+            cls = type(self).__name__
+            raise DataError(f"{cls}.predict: X has {X.shape[1]} features, but {cls} is expecting "
+                            f"{self.n_features_in_} features as input (as in fit); pass target samples "
+                            "with the same features")
         return X
 
     def predict(self, X: Any) -> np.ndarray:
