@@ -12,8 +12,13 @@ METHODS: Registry[Any] = Registry("method", populate=("transferkit.methods",))
 SHALLOW: Registry[Any] = Registry("shallow method", populate=("transferkit.shallow",))
 #: backbones and classifiers (``transferkit.models``)
 MODELS: Registry[Any] = Registry("model", populate=("transferkit.models",))
+#: pretrained encoders with their preprocessing (``transferkit.models.encoders``): frozen feature
+#: extractors for data sets (``encoder: minilm``) and backbones of the models of the same name
+ENCODERS: Registry[Any] = Registry("encoder", populate=("transferkit.models.encoders",))
 #: built-in data sets and named benchmarks (``transferkit.data``)
 DATASETS: Registry[Any] = Registry("dataset", populate=("transferkit.data",))
+#: fine-tuning strategies (``transferkit.finetune``): what is frozen, lr per group, regularisers
+FINETUNE: Registry[Any] = Registry("fine-tuning strategy", populate=("transferkit.finetune",))
 
 
 def method_kind(name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from transferkit.core.errors import ConfigError
@@ -21,7 +21,10 @@ class TrainConfig:
     measure source accuracy (a label-free signal); eval_every: steps between target evaluations
     written to the history (curves only, never used to choose); log_every: steps between history
     rows; checkpoint_every: steps between checkpoints (0 = off); devices: processes for
-    data-parallel training; accelerator: ``cpu`` or ``auto``; progress: show a progress bar.
+    data-parallel training; accelerator: ``cpu`` or ``auto``; progress: show a progress bar;
+    finetune: the fine-tuning strategy (``transferkit.finetune``), a name or ``{name, params}``,
+    e.g. ``{name: gradual_unfreeze, params: {every: 200}}``; ``full`` (every parameter trains) by
+    default. Stored as ``{name, params}`` with the params bound and checked.
     """
 
     steps: int = 1000
@@ -42,6 +45,7 @@ class TrainConfig:
     devices: int = 1
     accelerator: Literal["cpu", "auto"] = "cpu"
     progress: bool = True
+    finetune: Any = field(default_factory=lambda: {"name": "full", "params": {}})
 
     def __post_init__(self) -> None:
         checks = [
@@ -58,10 +62,18 @@ class TrainConfig:
         for key, ok, what in checks:
             if not ok:
                 raise ConfigError(f"got {getattr(self, key)!r}; must be {what}", f"train.{key}")
+        from transferkit.finetune.base import finetune_spec
+
+        self.finetune = finetune_spec(self.finetune, "train.finetune")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, path: str = "train") -> "TrainConfig":
-        return cls(**bind_params(cls, dict(d or {}), path=path))
+        bound = bind_params(cls, dict(d or {}), path=path)
+        if "finetune" in bound:  # checked here too, so errors carry this section's own key path
+            from transferkit.finetune.base import finetune_spec
+
+            bound["finetune"] = finetune_spec(bound["finetune"], f"{path}.finetune")
+        return cls(**bound)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -4,6 +4,12 @@ schedules, progress, periodic checkpoints with exact resume, and a NaN/inf guard
 Sampling is a pure function of (seed, step): each step's source and target batches are drawn from
 per-epoch permutations seeded by the epoch number, so a resumed run sees the same batches as an
 uninterrupted one.
+
+Fine-tuning strategies (``train.finetune``) are applied here: the optimizer groups and their
+learning rates, which parameters train at each step (a pure function of the step, so gradual
+unfreezing resumes exactly; the strategy's own state, e.g. L2-SP's starting point, is in the
+checkpoint), evaluation mode for frozen layer groups, and the regulariser added to each update.
+Integer samples (token ids) stay int64; floating-point samples become float32.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +32,9 @@ from transferkit.data.dataset import DomainDataset
 from transferkit.methods.base import Batch, Method, Optim, Step
 from transferkit.train.checkpoint import load_checkpoint, save_checkpoint
 from transferkit.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from transferkit.finetune.base import GroupPlan, Strategy
 
 Callback = Callable[[int, dict[str, float]], None]
 
@@ -89,17 +98,26 @@ def _make_optimizer(cfg: TrainConfig, groups: list[dict[str, Any]]) -> torch.opt
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def param_groups(model: nn.Module, method: Method, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Optimizer groups: backbone (``lr * backbone_lr_mult``), head, and the method's parts.
-    Parameters with ``requires_grad=False`` (frozen) are left out."""
+def param_groups(model: nn.Module, method: Method, cfg: TrainConfig,
+                 plans: list[GroupPlan] | None = None) -> list[dict[str, Any]]:
+    """Optimizer groups: the model's groups as the fine-tuning strategy plans them (by default
+    backbone at ``lr * backbone_lr_mult`` and head at ``lr``), then the method's parts at ``lr``.
+    Parameters that never train (``requires_grad=False``, or frozen by the strategy for the whole
+    run) are left out; groups that start later (gradual unfreezing) are in from the start."""
+    from transferkit.finetune.base import full_groups
+
     groups: list[dict[str, Any]] = []
     seen: set[int] = set()
-    named = model.parameter_groups() if hasattr(model, "parameter_groups") else {"model": list(model.parameters())}
-    for name, params in named.items():
-        mult = cfg.backbone_lr_mult if name == "backbone" else 1.0
-        ps = [p for p in params if p.requires_grad and id(p) not in seen]
+    for plan in plans if plans is not None else full_groups(model):
+        ps = [p for p in plan.params if id(p) not in seen]
         seen.update(id(p) for p in ps)
-        groups.append({"params": ps, "lr": cfg.lr * mult, "name": name})
+        if plan.trainable_from is None:
+            continue
+        mult = plan.lr_mult * (cfg.backbone_lr_mult if plan.backbone else 1.0)
+        group = {"params": ps, "lr": cfg.lr * mult, "name": plan.name}
+        if plan.weight_decay is not None:
+            group["weight_decay"] = plan.weight_decay
+        groups.append(group)
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in seen]
     if rest:
         seen.update(id(p) for p in rest)
@@ -109,6 +127,80 @@ def param_groups(model: nn.Module, method: Method, cfg: TrainConfig) -> list[dic
         seen.update(id(p) for p in ps)
         groups.append({"params": ps, "lr": cfg.lr, "name": name})
     return groups
+
+
+class _Applied:
+    """A fine-tuning strategy applied to one run: its plans restricted to the parameters the model
+    lets train, ``requires_grad`` and evaluation mode as functions of the step, the per-update
+    regulariser with the features it needs, and the restoration of every flag at the end."""
+
+    def __init__(self, strategy: Strategy, model: nn.Module, total: int) -> None:
+        strategy.prepare(model)
+        self.strategy, self.model = strategy, model
+        self.flags = [(p, p.requires_grad) for p in model.parameters()]
+        trainable = {id(p) for p, f in self.flags if f}
+        self.plans = strategy.setup(model, total)
+        for plan in self.plans:
+            plan.params = [p for p in plan.params if id(p) in trainable]
+        self.delayed = [g for g in self.plans if g.trainable_from is not None and g.trainable_from > 0]
+        for plan in self.plans:
+            if plan.trainable_from != 0:
+                for p in plan.params:
+                    p.requires_grad_(False)
+        self.features: list[torch.Tensor] = []
+        self.num_labelled = 0
+        self.logged: dict[str, torch.Tensor] = {}
+        self._hook = model.register_forward_hook(self._capture) if strategy.needs_features else None
+
+    def _capture(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if module.training and torch.is_grad_enabled() and not self.features:
+            if not (isinstance(output, (tuple, list)) and len(output) >= 2):
+                from transferkit.core.errors import ConfigError
+
+                raise ConfigError(f"fine-tuning strategy {self.strategy.name!r} needs a model whose forward "
+                                  "returns (logits, features), like transferkit Classifier", "train.finetune")
+            self.features.append(output[1])
+
+    def begin_step(self, step: int) -> None:
+        """Trainability at ``step`` (a pure function of the step: exact resume)."""
+        for plan in self.delayed:
+            on = plan.trainable_at(step)
+            for p in plan.params:
+                p.requires_grad_(on)
+        self.features.clear()
+        self.logged = {}
+
+    def frozen_to_eval(self, step: int) -> None:
+        """Modules of groups frozen at ``step`` run in evaluation mode (fixed batch-norm statistics,
+        no dropout); call after ``train()``."""
+        for plan in self.plans:
+            if not plan.trainable_at(step):
+                for m in plan.modules:
+                    m.eval()
+
+    def regularize(self, loss: torch.Tensor, optim: Optim) -> torch.Tensor:
+        """``loss`` plus the strategy's terms for this update (the first update's are logged)."""
+        feats = None
+        if self.strategy.needs_features:
+            if not self.features:
+                return loss
+            f = self.features[0]
+            feats = f[: self.num_labelled] if len(f) >= self.num_labelled else f
+            self.features.clear()
+        extra = self.strategy.regularizer(self.model, feats)
+        if not extra:
+            return loss
+        optim.check(extra)
+        if not self.logged:
+            self.logged = {k: v.detach() for k, v in extra.items()}
+        return loss + sum(extra.values())
+
+    def close(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+        self.features.clear()
+        for p, f in self.flags:
+            p.requires_grad_(f)
 
 
 def config_fingerprint(*parts: Any) -> str:
@@ -153,12 +245,26 @@ def fit(
     ``cfg.steps`` steps. ``method.setup`` must have been called. When ``checkpoint_path`` holds a
     checkpoint with the same ``fingerprint`` training resumes from it. ``eval_fn(model)`` is called
     every ``cfg.eval_every`` steps and its figures go into the history (curves only).
-    ``callbacks(step, terms)`` run after every step (e.g. to stop a run from outside)."""
-    from tqdm.auto import tqdm
+    ``callbacks(step, terms)`` run after every step (e.g. to stop a run from outside).
 
+    ``cfg.finetune`` names the fine-tuning strategy (:mod:`transferkit.finetune`): what is frozen,
+    the learning rate of each group, a regulariser added to every update's loss (logged as its own
+    term, e.g. ``l2sp``). Frozen parameters are never in the optimizer (or, while gradual
+    unfreezing waits, have no gradient), so they stay bit-identical; frozen layer groups run in
+    evaluation mode. ``requires_grad`` flags are restored when fit returns."""
     if fabric is None and cfg.devices > 1:
         # data-parallel: every process trains on its slice of each global batch; rank 0 writes
         # checkpoints and returns the trained weights, loaded here into the caller's objects
+        from transferkit.finetune.base import create_strategy
+
+        strategy = create_strategy(cfg.finetune)
+        strategy.prepare(model)  # adapters exist here too, so the trained weights load back
+        if any(g.trainable_from for g in strategy.setup(model, cfg.steps)):
+            from transferkit.core.errors import ConfigError
+
+            raise ConfigError(f"fine-tuning strategy {strategy.name!r} changes which parameters train during "
+                              "the run, which data-parallel training does not support; use devices: 1",
+                              "train.finetune")
         fabric = _make_fabric(cfg)
         kwargs = dict(seed=seed, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
                       eval_fn=eval_fn, callbacks=callbacks, desc=desc)
@@ -170,17 +276,35 @@ def fit(
         return res
     fabric = fabric or _make_fabric(cfg)
     src, tgt = train.source(), train.target()
-    xs_all = torch.as_tensor(np.ascontiguousarray(src.x), dtype=torch.float32)
+    xs_all, xt_all = input_tensor(src.x), input_tensor(tgt.x)
     ys_all = torch.as_tensor(src.y)
-    xt_all = torch.as_tensor(np.ascontiguousarray(tgt.x), dtype=torch.float32)
     if (ys_all < 0).any():
         raise DataError("every source sample used for training needs a label")
     rank, world = fabric.global_rank, fabric.world_size
     s_sampler = EpochSampler(len(xs_all), cfg.batch_size, derive_seed(seed, "source"), rank, world)
     t_sampler = EpochSampler(len(xt_all), cfg.batch_size, derive_seed(seed, "target"), rank, world)
 
+    from transferkit.finetune.base import create_strategy
+
+    applied = _Applied(create_strategy(cfg.finetune), model, cfg.steps)
+    try:
+        return _fit(model, method, cfg, applied, fabric, xs_all, ys_all, xt_all, s_sampler, t_sampler,
+                    checkpoint_path=checkpoint_path, fingerprint=fingerprint, eval_fn=eval_fn,
+                    callbacks=callbacks, desc=desc)
+    finally:
+        applied.close()
+
+
+def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, fabric: Any,
+         xs_all: torch.Tensor, ys_all: torch.Tensor, xt_all: torch.Tensor, s_sampler: EpochSampler,
+         t_sampler: EpochSampler, *, checkpoint_path: str | Path | None, fingerprint: str,
+         eval_fn: Callable[[nn.Module], dict[str, float]] | None, callbacks: Sequence[Callback],
+         desc: str) -> FitResult:
+    from tqdm.auto import tqdm
+
+    rank = fabric.global_rank
     bundle = nn.ModuleDict({"model": model, "method": method})
-    optimizer = _make_optimizer(cfg, param_groups(model, method, cfg))
+    optimizer = _make_optimizer(cfg, param_groups(model, method, cfg, applied.plans))
     start, history, resumed = 0, [], None
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
@@ -188,17 +312,19 @@ def fit(
         if state.get("fingerprint") == fingerprint:
             bundle.load_state_dict(state["bundle"])
             optimizer.load_state_dict(state["optimizer"])
+            applied.strategy.load_state_dict(state.get("finetune", {}))
             torch.set_rng_state(state["torch_rng"])
             start, history, resumed = int(state["step"]), list(state["history"]), int(state["step"])
     wrapped, optimizer = fabric.setup(bundle, optimizer)
     wmodel, wmethod = wrapped.module["model"], wrapped.module["method"]
-    optim = Optim(fabric.backward, {"all": optimizer}, type(method).__name__.lower(), Step(start, cfg.steps))
+    optim = Optim(lambda loss: fabric.backward(applied.regularize(loss, optim)), {"all": optimizer},
+                  type(method).__name__.lower(), Step(start, cfg.steps))
 
     def checkpoint(step: int) -> None:
         if ckpt is not None and fabric.global_rank == 0:
             save_checkpoint({"bundle": bundle.state_dict(), "optimizer": optimizer.state_dict(),
                              "torch_rng": torch.get_rng_state(), "step": step, "history": history,
-                             "fingerprint": fingerprint}, ckpt)
+                             "finetune": applied.strategy.state_dict(), "fingerprint": fingerprint}, ckpt)
 
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not cfg.progress or rank != 0,
@@ -206,19 +332,24 @@ def fit(
     running: dict[str, float] = {}
     try:
         for step in range(start, cfg.steps):
+            applied.begin_step(step)
             wrapped.train()
+            applied.frozen_to_eval(step)
             factor = _lr_factor(cfg, step)
             for g in optimizer.param_groups:
                 g["lr"] = g["initial_lr"] * factor
             si, ti = s_sampler.indices(step), t_sampler.indices(step)
             batch = Batch(xs=fabric.to_device(xs_all[si]), ys=fabric.to_device(ys_all[si]),
                           xt=fabric.to_device(xt_all[ti]))
+            applied.num_labelled = len(si)
             info = Step(step, cfg.steps)
             optim.step_info = info
             if cfg.grad_clip > 0:
                 _clip_before_step(optimizer, bundle, cfg.grad_clip)
             terms = method.training_step(wmodel, batch, info, optim) if wmethod is method else \
                 wmethod.training_step(wmodel, batch, info, optim)
+            for k, v in applied.logged.items():  # the strategy's regulariser, as its own terms
+                terms = {**terms, (k if k not in terms else f"finetune.{k}"): v}
             vals = {k: float(v.detach()) for k, v in terms.items()}
             for k, v in vals.items():
                 running[k] = running.get(k, 0.0) + v
@@ -262,12 +393,24 @@ def _clip_before_step(optimizer: torch.optim.Optimizer, bundle: nn.Module, max_n
     optimizer._tk_clip = True  # type: ignore[attr-defined]
 
 
+def input_tensor(x: np.ndarray) -> torch.Tensor:
+    """Samples as a tensor: floating point as float32; integers (token ids) as int64."""
+    x = np.ascontiguousarray(x)
+    if x.dtype.kind == "f":
+        return torch.as_tensor(x, dtype=torch.float32)
+    if x.dtype.kind in "iu":
+        return torch.as_tensor(x.astype(np.int64, copy=False))
+    if x.dtype.kind == "b":
+        return torch.as_tensor(x, dtype=torch.float32)
+    raise DataError(f"samples must be numbers (floating point, or integer token ids); got dtype {x.dtype}")
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Logits of ``model`` on ``x`` in evaluation mode, batched, on CPU."""
     was = model.training
     model.eval()
-    x = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32) if isinstance(x, np.ndarray) else x
+    x = input_tensor(x) if isinstance(x, np.ndarray) else x
     out = [model(x[i:i + batch_size])[0].float().cpu() for i in range(0, len(x), batch_size)]
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0)
