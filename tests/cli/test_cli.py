@@ -141,7 +141,23 @@ def test_missing_or_damaged_benchmark_file(tmp_path, capsys, shared_data, monkey
 
 
 @pytest.mark.parametrize("kind, name", [("validators", "dev"), ("scores", "logme"), ("tests", "mmd"),
-                                        ("distances", "proxy_a"), ("datasets", "digits"), ("models", "lenet")])
+                                        ("distances", "proxy_a"), ("datasets", "digits"), ("models", "lenet"),
+                                        ("finetune", "gradual_unfreeze"), ("encoders", "minilm")])
 def test_list_other_registries(capsys, kind, name):
     code, out, _ = run_cli(capsys, "list", kind)
     assert code == 0 and name in out and "defaults:" in out
+
+
+def test_bench_methods_accept_finetune_strategies():
+    """``--methods lora`` is source-only training with that strategy, ``dann+lora`` DANN with it;
+    an unknown strategy is named with a suggestion before anything trains."""
+    from transferkit.core.errors import ConfigError
+    from transferkit.experiment.bench import bench_config
+    from transferkit.experiment.config import validate_config
+
+    cfg = validate_config(bench_config("digits", ["source_only", "lora", "dann+gradual_unfreeze", "coral"]))
+    got = [(m.label, m.name, m.train.finetune["name"] if m.train else None) for m in cfg.methods]
+    assert got == [("source_only", "source_only", None), ("lora", "source_only", "lora"),
+                   ("dann+gradual_unfreeze", "dann", "gradual_unfreeze"), ("coral", "coral", None)]
+    with pytest.raises(ConfigError, match="Did you mean 'lora'"):
+        validate_config(bench_config("digits", ["dann+lorra"]))

@@ -66,9 +66,25 @@ def bench_config(name: str, methods: list[str] | None = None, overrides: list[st
         "data": {"name": name, "params": {"tasks": "all"}},
         "model": preset.get("model", {"name": "mlp", "params": {}}),
         "train": dict(preset.get("train", {})),
-        "methods": [{"name": m, "params": dict(mparams.get(m, {}))} for m in (methods or preset["methods"])],
+        "methods": [_method_entry(m, mparams) for m in (methods or preset["methods"])],
     }
     return apply_overrides(raw, overrides or [])
+
+
+def _method_entry(name: str, mparams: dict[str, Any]) -> dict[str, Any]:
+    """A method entry of the bench config. Besides adaptation methods, ``name`` may be a
+    fine-tuning strategy (``lora``: source-only training with that strategy) or ``method+strategy``
+    (``dann+lora``: the adaptation method trained with the strategy)."""
+    from transferkit.core.registries import FINETUNE, METHODS, SHALLOW
+
+    base, _, strategy = name.partition("+")
+    if not strategy and base not in METHODS and base not in SHALLOW and base in FINETUNE:
+        base, strategy = "source_only", base
+    entry: dict[str, Any] = {"name": base, "params": dict(mparams.get(base, {}))}
+    if strategy:
+        entry["label"] = name
+        entry["train"] = {"finetune": strategy}
+    return entry
 
 
 def bench_rows(result: ExperimentResult) -> list[dict[str, Any]]:
