@@ -18,8 +18,13 @@ from transferkit.experiment.result import ExperimentResult
 
 #: per benchmark: default methods, model and training settings (the papers' protocols)
 BENCH_PRESETS: dict[str, dict[str, Any]] = {
-    "office_caltech10_surf": {"methods": ["1nn", "svm", "coral", "sa", "gfk", "tca", "jda", "bda", "easytl",
-                                          "meda", "kmm", "kliep", "ot_emd", "ot_sinkhorn", "ot_class_reg"]},
+    "office_caltech10_surf": {
+        "methods": ["1nn", "svm", "coral", "sa", "gfk", "tca", "jda", "bda", "easytl", "meda", "kmm", "kliep",
+                    "ot_emd", "ot_sinkhorn", "ot_class_reg"],
+        # CORAL's classifier protocol (Sun et al. 2016, code shared with Fernando et al. 2013): a linear
+        # SVM whose C is chosen by 2-fold cross-validation on the CORAL-aligned source
+        "method_params": {"coral": {"estimator": "svm_cv"}},
+    },
     "mnist_usps_jda": {
         "methods": ["1nn", "gfk", "tca", "jda"],
         # the JDA paper's digits protocol (Long et al. 2013, Sec. 5): primal (no kernel), k = 100,

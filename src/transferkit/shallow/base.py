@@ -17,14 +17,19 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from transferkit.core.errors import ConfigError, DataError
 
 #: classifiers that shallow methods accept by name
-CLASSIFIERS = ("1nn", "svm", "logreg", "linear_svm")
+CLASSIFIERS = ("1nn", "svm", "svm_cv", "logreg", "linear_svm")
+#: the C grid of ``svm_cv`` (the CORAL / SA papers' code: libsvm ``-v 2`` over these values)
+SVM_CV_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4)
 
 
 def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | None = 0) -> BaseEstimator:
     """A fresh classifier from a name (``1nn``, ``svm``, ``linear_svm``, ``logreg``) or a clone
     of a given estimator. ``svm`` is libsvm's linear-kernel SVC with C = 1 (the model of the
     papers' "linear SVM"), computed by :class:`~transferkit.shallow._weighting.LinearKernelSVC`
-    through a precomputed Gram matrix (same predictions, a few times faster)."""
+    through a precomputed Gram matrix (same predictions, a few times faster). ``svm_cv`` is the
+    same SVM with C picked from :data:`SVM_CV_GRID` by 2-fold cross-validation on the training
+    (source) samples, the classifier protocol of the CORAL and SA papers' code (libsvm ``-v 2``);
+    no target label is involved."""
     if spec is None:
         spec = "1nn"
     if not isinstance(spec, str):
@@ -37,6 +42,13 @@ def make_classifier(spec: str | BaseEstimator | None, *, random_state: int | Non
         from transferkit.shallow._weighting import LinearKernelSVC
 
         return LinearKernelSVC(C=1.0, random_state=random_state)
+    if spec == "svm_cv":  # C chosen by 2-fold cross-validation on the (adapted) source only
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+        from transferkit.shallow._weighting import LinearKernelSVC
+
+        return GridSearchCV(LinearKernelSVC(C=1.0, random_state=random_state), {"C": list(SVM_CV_GRID)},
+                            cv=StratifiedKFold(2, shuffle=True, random_state=random_state))
     if spec == "linear_svm":
         from sklearn.svm import LinearSVC
 
