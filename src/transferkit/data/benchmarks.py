@@ -421,3 +421,7 @@ class FilesDataset:
 
     def __repr__(self) -> str:
         return f"FilesDataset(source={self.source!r}, target={self.target!r})"
+
+
+# == text and image data sets (registered by importing their modules) ===========================
+from transferkit.data import fashion_mnist, images, text  # noqa: F401  (registration)

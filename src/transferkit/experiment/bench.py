@@ -47,6 +47,11 @@ BENCH_PRESETS: dict[str, dict[str, Any]] = {
         "train": {"steps": 1500, "batch_size": 64, "lr": 0.01},
         "method_params": {"coral": {"estimator": "1nn", "align_mean": True}, "dann": {"disc_hidden": 500}},
     },
+    "amazon_reviews_text": {
+        # frozen all-MiniLM-L6-v2 sentence embeddings (through the feature cache) + the method
+        "methods": ["logreg"],
+        "data_params": {"encoder": "minilm"},
+    },
     "digits_images": {
         # LeNet on 28x28 (TLlib's digits protocol: SGD, lr 0.01, momentum 0.9, batch 32 per domain
         # there; 64 here), hyper-parameters fixed in advance, never tuned on target labels
@@ -68,7 +73,7 @@ def bench_config(name: str, methods: list[str] | None = None, overrides: list[st
     raw: dict[str, Any] = {
         "name": f"bench-{name}",
         "seed": 0,
-        "data": {"name": name, "params": {"tasks": "all"}},
+        "data": {"name": name, "params": {"tasks": "all", **preset.get("data_params", {})}},
         "model": preset.get("model", {"name": "mlp", "params": {}}),
         "train": dict(preset.get("train", {})),
         "methods": [_method_entry(m, mparams) for m in (methods or preset["methods"])],

