@@ -47,7 +47,14 @@ def lenet(input_shape: tuple[int, ...], num_classes: int, *, width: int = 1,
           features: int = 500, dropout: float = 0.5, bottleneck: int = 0) -> Classifier:
     """Two conv(5x5)+maxpool blocks (20 and 50 channels x ``width``), then Linear(-> ``features``),
     ReLU, dropout — the LeNet used in the digits experiments of DANN/CDAN/TLlib.
-    Input (B, C, H, W) with H, W >= 12."""
+    Input (B, C, H, W) with H, W >= 12.
+
+    The convolution weights are stored channels-last (NHWC), so the convolutions and max-pooling
+    run in that layout whatever the input's: on CPU, a forward and backward pass of this network
+    is about 1.5x faster than in NCHW (where max-pooling the first convolution's output and that
+    convolution's weight gradient are slow kernels). The function is the same (only the order of
+    floating-point sums inside a convolution may differ); parameter names and shapes, and hence
+    checkpoints, are unchanged."""
     if len(input_shape) != 3:
         raise ConfigError(f"lenet needs image samples (channels, height, width); got shape {input_shape}. "
                           "Use 'mlp' for feature vectors.")
@@ -62,6 +69,7 @@ def lenet(input_shape: tuple[int, ...], num_classes: int, *, width: int = 1,
     )
     import torch
 
+    conv = conv.to(memory_format=torch.channels_last)
     with torch.no_grad():
         n = conv(torch.zeros(1, c, h, w)).shape[1]
     backbone = nn.Sequential(conv, nn.Linear(n, features), nn.ReLU(), nn.Dropout(dropout))
