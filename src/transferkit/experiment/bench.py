@@ -21,9 +21,9 @@ BENCH_PRESETS: dict[str, dict[str, Any]] = {
     "office_caltech10_surf": {
         "methods": ["1nn", "svm", "coral", "sa", "gfk", "tca", "jda", "bda", "easytl", "meda", "kmm", "kliep",
                     "ot_emd", "ot_sinkhorn", "ot_class_reg"],
-        # CORAL's classifier protocol (Sun et al. 2016, code shared with Fernando et al. 2013): a linear
-        # SVM whose C is chosen by 2-fold cross-validation on the CORAL-aligned source
-        "method_params": {"coral": {"estimator": "svm_cv"}},
+        # CORAL's classifier protocol (Sun et al. 2016; the code shared with Fernando et al. 2013): an
+        # SVM on the similarities Xs A Xs' / Xt (Xs A)', C by 2-fold cross-validation on the source
+        "method_params": {"coral": {"protocol": "similarity"}},
     },
     "mnist_usps_jda": {
         "methods": ["1nn", "gfk", "tca", "jda"],
