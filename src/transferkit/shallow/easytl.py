@@ -4,8 +4,10 @@ Yang, ICME 2019).
 Non-parametric and transductive: no classifier is trained.
 
 1. *Intra-domain alignment* (``intra_align``): ``"coral"`` re-colours the source with the target
-   covariance, ``Xs' = Xs (Cs + reg I)^{-1/2} (Ct + reg I)^{1/2}`` (CORAL, ``reg = 1``);
-   ``"raw"`` keeps the features (the paper's "EasyTL(c)").
+   covariance, ``Xs' = Xs (Cs + reg I)^{-1/2} (Ct + reg I)^{1/2}`` (CORAL, ``reg = 1``; through
+   the ``n x n`` Gram matrices when a domain has fewer samples than features, see
+   :func:`transferkit.shallow.coral.coral_transform`); ``"raw"`` keeps the features (the paper's
+   "EasyTL(c)").
 2. Class centres ``mu_c`` of the (aligned) source, and distances ``D_jc = ||xt_j - mu_c||``
    between every target sample and every centre (``distance``: ``"euclidean"`` (paper),
    ``"sqeuclidean"`` or ``"cosine"``).

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import _num_samples
 from scipy import linalg
 
 from transferkit.core.errors import ConfigError, DataError
@@ -129,9 +130,9 @@ class GFK(DAClassifier):
         return self._transform_target(self._check_predict_input(X))
 
     def fit(self, X: Any, y: Any = None, sample_domain: Any = None) -> GFK:
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             return super().fit(X, y, sample_domain)
 
     def predict(self, X: Any) -> np.ndarray:
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             return super().predict(X)

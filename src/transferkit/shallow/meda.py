@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import _num_samples
 from scipy import linalg, sparse
 
 from transferkit.core.errors import ConfigError
@@ -219,7 +220,7 @@ class MEDA(DAClassifier):
     def decision_scores(self, X: Any) -> np.ndarray:
         """``f(x) = sum_i beta_i k(z_i, z(x))`` for target samples, ``(n, n_classes)``."""
         X = self._check_predict_input(X)
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             Z = kern.l2_normalize_rows(X @ self.factor_)
             Kx = kern.kernel_matrix(Z, self.centers_, kernel=self.kernel,
                                     gamma=self.gamma_ if self.gamma_ is not None else 1.0)

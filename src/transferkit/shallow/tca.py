@@ -30,6 +30,16 @@ eigen-decomposition of the smaller Gram matrix (``Phi'Phi``, ``m x m``); ``U`` i
 (JDA), so the cost is ``O(n m^2)`` once plus ``O(m^3 + n m k)`` per eigen-solve, in ``O(n m)``
 memory. The generalised eigenvectors are taken with unit norm (see :func:`solve_embedding`).
 
+Two exact short cuts for wide or large problems (same results up to round-off; tested against the
+dense path): with a linear/primal kernel and fewer samples than features (``n < d``, e.g. 4,000
+reviews in 5,000-d), ``U`` and ``S`` come from the ``n x n`` Gram matrix ``XX'`` and ``V = X'U/S``
+(``d x r``) is never formed -- the map of new samples is ``X' U S^{p-2} B`` (``d x k``), computed
+once; and when the rank ``r`` reaches ``STRUCTURED_EIG_MIN_ORDER`` (1,500) the ``r x r``
+eigen-problem, ``(reg I + G G') b = phi (diag(S^{2p}) - u u') b`` with ``G`` of rank ``C + 1``, is
+solved by Lanczos on ``A^{-1/2} B A^{-1/2}`` with ``O(r C)`` products
+(:func:`transferkit.shallow._kernels.generalized_eigh_smallest_structured`) instead of a dense
+``O(r^3)`` solve.
+
 ``solver``: ``"exact"`` uses ``Phi = X`` (linear/primal, ``m = d``) or the full kernel
 eigen-decomposition (rbf, ``O(n^2)`` memory, ``O(n^3)`` time), ``"nystroem"`` uses ``m =
 n_landmarks`` landmarks, ``"rff"`` ``m`` random Fourier features (rbf only), and ``"auto"``
@@ -47,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import _num_samples
 from scipy import linalg
 
 from transferkit.core.errors import ConfigError
@@ -65,13 +76,14 @@ class _Basis:
     SVD ``Phi = U diag(s) V'``; ``U (n, r)`` is never formed, only products with it."""
 
     fmap: kern.FeatureMap
-    C: np.ndarray          # (n, m0): X, k(X, landmarks), random features, or Q w^{1/2}
+    C: np.ndarray          # (n, m0): X, k(X, landmarks), random features, or U diag(s)
     P: np.ndarray | None   # (m0, m) or None
-    V: np.ndarray          # (m, r)
+    V: np.ndarray | None   # (m, r), or None for the identity (C = U diag(s))
     s: np.ndarray          # (r,)
     p: int                 # 1 primal, 2 kernel
     solver: str
     gamma: float | None
+    rows: np.ndarray | None = None  # linear/primal with n < d: the inputs X, V = X'U/s never formed
 
     @property
     def n(self) -> int:
@@ -82,21 +94,42 @@ class _Basis:
         out = self.C.T @ E
         if self.P is not None:
             out = self.P.T @ out
-        return (self.V.T @ out) / self.s[:, None]
+        if self.V is not None:
+            out = self.V.T @ out
+        return out / self.s[:, None]
 
     def embed_train(self, B: np.ndarray) -> np.ndarray:
         """``Z = U S^p B = Phi V S^{p-1} B``, ``(n, k)``."""
-        W = self.V @ ((self.s ** (self.p - 1))[:, None] * B)
+        W = (self.s ** (self.p - 1))[:, None] * B
+        if self.V is not None:
+            W = self.V @ W
         if self.P is not None:
             W = self.P @ W
         return self.C @ W
 
     def projection(self, B: np.ndarray) -> np.ndarray:
-        """``P`` with ``Z(x) = phi(x) P`` (``V S^{p-1} B``), folded into the Nystroem/exact map."""
-        W = self.V @ ((self.s ** (self.p - 1))[:, None] * B)
+        """``P`` with ``Z(x) = phi(x) P`` (``V S^{p-1} B``), folded into the Nystroem/exact map.
+        With ``rows = X`` (``V = X'U/s``, ``C = U S``) it is ``X' C S^{p-3} B``, ``O(n d k)``."""
+        W = (self.s ** (self.p - 1))[:, None] * B
+        if self.rows is not None:
+            return self.rows.T @ (self.C @ (W / (self.s ** 2)[:, None]))
+        if self.V is not None:
+            W = self.V @ W
         if self.fmap.kind == "kernel":
             W = self.fmap.proj @ W
         return W
+
+
+def _gram_spectrum(Phi: np.ndarray, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
+    """``(U (n, r), s (r,))`` of the thin SVD ``Phi = U diag(s) V'`` from the eigen-decomposition
+    of ``Phi Phi'`` (``O(n^2 m + n^3)``), descending, singular values below ``1e-6 s_max`` dropped."""
+    n = Phi.shape[0]
+    K = Phi @ Phi.T
+    with kern.lapack_threads(n):
+        w, U = linalg.eigh((K + K.T) * 0.5, check_finite=False)
+    w, U = w[::-1], U[:, ::-1]
+    keep = w > rtol * max(float(w[0]), 1e-300)
+    return U[:, keep], np.sqrt(w[keep])
 
 
 def _spectrum(C: np.ndarray, P: np.ndarray | None, rtol: float = 1e-12) -> tuple[np.ndarray, np.ndarray]:
@@ -115,13 +148,8 @@ def _spectrum(C: np.ndarray, P: np.ndarray | None, rtol: float = 1e-12) -> tuple
         keep = w > rtol * max(float(w[0]), 1e-300)
         return V[:, keep], np.sqrt(w[keep])
     Phi = C if P is None else C @ P
-    K = Phi @ Phi.T
-    with kern.lapack_threads(n):
-        w, U = linalg.eigh((K + K.T) * 0.5, check_finite=False)
-    w, U = w[::-1], U[:, ::-1]
-    keep = w > rtol * max(float(w[0]), 1e-300)
-    s = np.sqrt(w[keep])
-    return (Phi.T @ U[:, keep]) / s, s
+    U, s = _gram_spectrum(Phi, rtol)
+    return (Phi.T @ U) / s, s
 
 
 def map_new(fmap: kern.FeatureMap, P: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -176,8 +204,12 @@ def build_basis(X: np.ndarray, *, kernel: str, gamma: float | None, solver: str,
                               "lower n_landmarks or raise max_memory_gb")
     g = kern.resolve_gamma(gamma, X, random_state) if kernel == "rbf" else None
     if kernel in ("primal", "linear") and solver == "exact":
+        p = 1 if kernel == "primal" else 2
+        if d > n:  # dual form: U, s from XX' (n x n); V = X'U/s (d x r) is never formed
+            U, s = _gram_spectrum(X)
+            return _Basis(kern.FeatureMap("identity"), U * s, None, None, s, p, solver, None, rows=X)
         V, s = _spectrum(X, None)
-        return _Basis(kern.FeatureMap("identity"), X, None, V, s, 1 if kernel == "primal" else 2, solver, None)
+        return _Basis(kern.FeatureMap("identity"), X, None, V, s, p, solver, None)
     if solver == "exact":  # rbf, all samples as centres: Phi = Q w^{1/2}, V = I
         Q, w = kern.exact_kernel_eig(kern.kernel_matrix(X, kernel="rbf", gamma=g))
         s = np.sqrt(w)
@@ -250,6 +282,10 @@ def solve_embedding(basis: _Basis, E: np.ndarray, w: np.ndarray, reg: float, k: 
     UE *= sp[:, None]
     u1 = UE[:, -1]                                       # S^p U'1
     UE = UE[:, :-1]
+    if r >= kern.STRUCTURED_EIG_MIN_ORDER:  # A = reg I + G G', Bm = diag - rank one: Lanczos
+        phi, B = kern.generalized_eigh_smallest_structured(reg, UE / np.sqrt(max(fro, 1e-300)), sp * sp,
+                                                           u1 / np.sqrt(n), k, norm="unit")
+        return B, phi
     A = (UE @ UE.T) / max(fro, 1e-300)
     A[np.diag_indices(r)] += reg
     Bm = np.diag(sp * sp) - np.outer(u1, u1) / n
@@ -293,7 +329,7 @@ class _SubspaceEmbedding(DAClassifier):
     def transform(self, X: Any) -> np.ndarray:
         """Embedding ``(n, n_components)`` of samples of either domain (the learned components)."""
         X = self._check_predict_input(X)
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             return self._transform_target(X)
 
     def _classifier(self, ns: int, nt: int) -> Any:
@@ -312,12 +348,12 @@ class _SubspaceEmbedding(DAClassifier):
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels of target samples, ``(n,)``."""
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             return super().predict(X)
 
     def decision_scores(self, X: Any) -> np.ndarray:
         """Classifier scores of target samples, ``(n, n_classes)``."""
-        with kern.fit_threads(len(X)):
+        with kern.fit_threads(_num_samples(X)):
             return super().decision_scores(X)
 
 
