@@ -9,7 +9,13 @@ Pure functions on arrays (no training loop, no torch):
   proportions under label shift;
 - transferability scores (:mod:`~transferkit.assess.transferability`, registry :data:`SCORES`):
   ``logme``, ``leep``, ``nce``, ``hscore``, ``gbc``, ``transrate`` (higher = more transferable),
-  and :func:`rank_encoders`.
+  and :func:`rank_encoders`;
+- the advisor (:mod:`~transferkit.assess.advisor`): :func:`advise` runs the tests, distances,
+  LogME, a label-shift estimate and a quick pilot (source-only vs cheap adaptations judged by the
+  label-free validators and the collapse guard) and returns an :class:`Advice` -- one of
+  :data:`RECOMMENDATIONS` with its reasons, each tied to a measured figure (rules in
+  :func:`decide`);
+- :func:`embed_2d`: 2-D maps (PCA / t-SNE) of source and target features for reports.
 
 Importing this package registers the entries (the registries import it on first use); it loads
 numpy only -- scipy and scikit-learn are imported inside the functions that need them.
@@ -17,6 +23,7 @@ numpy only -- scipy and scikit-learn are imported inside the functions that need
 
 from transferkit.assess import distances, shift, transferability  # noqa: F401  (registration)
 from transferkit.assess._registry import DISTANCES, SCORES, SHIFT_TESTS
+from transferkit.assess.advisor import RECOMMENDATIONS, RULES, Advice, advise, decide
 from transferkit.assess.distances import (
     LabelShiftEstimate,
     bbse,
@@ -24,6 +31,7 @@ from transferkit.assess.distances import (
     proxy_a_distance,
     sliced_wasserstein,
 )
+from transferkit.assess.embedding import embed_2d
 from transferkit.assess.shift import (
     ShiftTestResult,
     classifier_test,
@@ -46,7 +54,8 @@ from transferkit.assess.transferability import (
 )
 
 __all__ = [
-    "DISTANCES", "SCORES", "SHIFT_TESTS", "LabelShiftEstimate", "ShiftTestResult", "bbse",
+    "DISTANCES", "RECOMMENDATIONS", "RULES", "SCORES", "SHIFT_TESTS", "Advice", "LabelShiftEstimate",
+    "ShiftTestResult", "advise", "bbse", "decide", "embed_2d",
     "classifier_test", "coral_distance", "energy_distance", "energy_test", "gbc", "hscore", "leep",
     "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "permutation_test", "proxy_a_distance",
     "rank_encoders",

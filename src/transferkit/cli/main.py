@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Sequence
 
-SUBCOMMANDS = ("run", "bench", "validate", "list", "report")
+SUBCOMMANDS = ("run", "bench", "validate", "list", "report", "assess")
 
 
 def build_parser() -> argparse.ArgumentParser:

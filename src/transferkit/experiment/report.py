@@ -10,8 +10,14 @@ from that JSON (so :func:`render_report` on the same directory later gives byte-
 * ``report.html``: the same content, self-contained (inline CSS, no scripts, no external fonts or
   links), plus plots rendered with matplotlib's Agg renderer and embedded as base64 PNG data URIs:
   a bar chart of target accuracy per task and method with published markers, learning curves per
-  task (loss terms and ``target_accuracy`` against ``step`` for every run with a ``history``) and
-  a confusion-matrix heat map for every run that has ``confusion``.
+  task (loss terms and ``target_accuracy`` against ``step`` for every run with a ``history``), a
+  confusion-matrix heat map for every run that has ``confusion``, and 2-D maps (PCA or t-SNE) of
+  the source and target features coloured by domain, before adaptation (the input) and after it
+  (each run's features).
+* With label-free selection (a ``selection:`` config section) both files have a "Selection"
+  section: per task, each candidate's validator scores, the collapse guard's verdict, the pick and
+  why, and -- only when labelled target data exist -- an oracle column (target accuracy) that is
+  shown for reference and never used for the pick.
 
 :func:`results_table`, :func:`long_table` and :func:`format_table` give the same results as plain
 text for the terminal. Accuracies are percentages; "gap" is always ours minus published.
@@ -45,10 +51,13 @@ __all__ = [
     "REPORT_MD",
     "format_table",
     "long_table",
+    "render_assessment_html",
+    "render_assessment_markdown",
     "render_html",
     "render_markdown",
     "render_report",
     "results_table",
+    "write_assessment_report",
     "write_report",
 ]
 
@@ -176,6 +185,21 @@ def render_markdown(result: ExperimentResult) -> str:
     else:
         out += ["No runs.", ""]
 
+    if result.selection:
+        out += ["## Selection", ""]
+        for line in _selection_intro(result):
+            out += [_md(line), ""]
+        for task, sel in _selection_items(result):
+            out += [f"### {_md(task)}", "", f"**Picked: {_md(sel.get('picked') or 'nothing')}.** "
+                    f"{_md(sel.get('reason', ''))}", ""]
+            rows = _selection_table(result, task, sel)
+            if rows:
+                out += [_md_table(rows), ""]
+            out += [_md(x) for x in _oracle_note(result, task, sel)] + [""]
+        summary = _selection_summary(result)
+        if summary:
+            out += [_md(summary), ""]
+
     out += ["## Failures", ""]
     failed = _failed_runs(result)
     if failed:
@@ -218,7 +242,12 @@ def render_html(result: ExperimentResult) -> str:
     body: list[str] = [f"<h1>transferkit report: {e(result.name)}</h1>", '<dl class="meta">']
     body += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _meta_items(result)]
     body.append("</dl>")
-    sections = [("data", "Data"), ("results", "Results"), ("curves", "Learning curves"),
+    sections = [("data", "Data"), ("results", "Results")]
+    if result.selection:
+        sections.append(("selection", "Selection"))
+    if _has_embeddings(result):
+        sections.append(("features", "Feature maps"))
+    sections += [("curves", "Learning curves"),
                 ("failures", "Failures"), ("timings", "Timings"),
                 ("per-class", "Per-class accuracy and confusion"), ("params", "Run parameters"),
                 ("config", "Config"), ("notes", "Notes")]
@@ -248,6 +277,41 @@ def render_html(result: ExperimentResult) -> str:
             body.append("</ul>")
     else:
         body.append("<p>No runs.</p>")
+
+    # -- selection
+    if result.selection:
+        body.append(_h2("selection", "Selection"))
+        body += [f"<p>{e(line)}</p>" for line in _selection_intro(result)]
+        for task, sel in _selection_items(result):
+            body.append(f"<h3>{e(task)}</h3>")
+            body.append(f'<p><b>Picked: {e(sel.get("picked") or "nothing")}.</b> '
+                        f'{e(sel.get("reason", ""))}</p>')
+            rows = _selection_table(result, task, sel)
+            if rows:
+                body.append(_html_table(rows))
+            body += [f'<p class="caption">{e(x)}</p>' for x in _oracle_note(result, task, sel)]
+        summary = _selection_summary(result)
+        if summary:
+            body.append(f"<p>{e(summary)}</p>")
+
+    # -- feature maps before and after adaptation
+    if _has_embeddings(result):
+        body.append(_h2("features", "Feature maps"))
+        body.append('<p class="caption">Source (blue) and target (orange) samples in 2-D (PCA or '
+                    't-SNE, fitted on both domains), before adaptation (the input features) and '
+                    "after it (the features each run classifies: a deep model's features, a shallow "
+                    "method's transformed features; methods without a transform classify the input "
+                    "and share its map). Separate clouds: the representation still tells the "
+                    "domains apart.</p>")
+        for task in _embedding_tasks(result):
+            shared = _shared_input_map(result, task)
+            fig_html = _html_figure(_embedding_figure, result, task,
+                                    alt=f"Feature maps on {task}",
+                                    caption=f"{task}: source vs target features before and after "
+                                            "adaptation." + (f" The input map is also that of "
+                                                             f"{', '.join(shared)}." if shared else ""))
+            if fig_html:
+                body += [f"<h3>{e(task)}</h3>", fig_html]
 
     # -- learning curves
     body.append(_h2("curves", "Learning curves"))
@@ -313,6 +377,126 @@ def render_html(result: ExperimentResult) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>transferkit report: {e(result.name)}</title>\n<style>{_CSS}</style>\n"
+            "</head>\n<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+
+
+# ================================================================================================
+# Assessment reports (``transferkit assess``): tests, distances, scores, pilot and advice
+# ================================================================================================
+def write_assessment_report(report: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.json`` (``report`` as given: ``kind: assessment``, ``source``, ``created``,
+    ``versions``, ``tasks``: task -> :meth:`transferkit.assess.advisor.Advice.to_dict`),
+    ``report.md`` and ``report.html`` into ``out_dir``. Returns the three paths."""
+    from transferkit.experiment.result import _json_default
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=2, default=_json_default)
+    json_path = _write_text(out / REPORT_JSON, text)
+    report = json.loads(text)
+    md_path = _write_text(out / REPORT_MD, render_assessment_markdown(report))
+    html_path = _write_text(out / REPORT_HTML, render_assessment_html(report))
+    return {"json": json_path, "md": md_path, "html": html_path}
+
+
+def _assess_tables(a: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """The tables of one task's assessment, as rows of strings (header first)."""
+    tables: dict[str, list[list[str]]] = {}
+    tests = [["test", "statistic", "p-value", "permutations"]]
+    for t in a.get("tests") or []:
+        p = _as_float(t.get("p_value"))
+        tests.append([str(t.get("method")), _fmt_score(t.get("statistic")),
+                      MISSING if p is None else (f"{p:.2e}" if p < 1e-3 else f"{p:.4f}"),
+                      str(t.get("n_permutations")) if t.get("n_permutations") else "exact"])
+    tables["tests"] = tests
+    meas = [["measure", "value"]]
+    meas += [[k, _fmt_score(v)] for k, v in (a.get("distances") or {}).items()]
+    for enc, sc in (a.get("transferability") or {}).items():
+        meas += [[f"{k} ({enc})", _fmt_score(v)] for k, v in sc.items()]
+    ls = a.get("label_shift") or {}
+    if ls.get("tv") is not None:
+        meas.append(["label shift: TV(estimated target proportions, source proportions)",
+                     _fmt_score(ls["tv"])])
+    tables["measures"] = meas
+    pilot = a.get("pilot") or []
+    if pilot:
+        v = a.get("validator") or ""
+        vs = [v] + [k for k in (pilot[0].get("scores") or {}) if k != v]
+        rows = [["pipeline", *(f"{k} (decides)" if k == v else k for k in vs),
+                 "estimated gain", "guard"]]
+        for r in pilot:
+            g = _as_float(r.get("gain"))
+            rows.append([str(r.get("name")), *(_fmt_score((r.get("scores") or {}).get(k)) for k in vs),
+                         MISSING if g is None else f"{100 * g:+.1f} pt",
+                         "ok" if r.get("guard_ok") else "collapsed: " + "; ".join(r.get("guard_reasons") or [])])
+        tables["pilot"] = rows
+    return tables
+
+
+def _assess_meta(report: dict[str, Any]) -> list[tuple[str, str]]:
+    versions = ", ".join(f"{k} {v}" for k, v in (report.get("versions") or {}).items())
+    return [("Created", str(report.get("created") or MISSING)),
+            ("Data", str(report.get("source") or MISSING)),
+            ("Seed", str(report.get("seed", MISSING))), ("Versions", versions or MISSING)]
+
+
+_ASSESS_CAPTION = ("Target labels are never read: the tests compare feature distributions, the "
+                   "pilot's validators use held-out source labels and unlabelled target samples.")
+
+
+def render_assessment_markdown(report: dict[str, Any]) -> str:
+    """The Markdown assessment report (``report.md`` of ``transferkit assess``)."""
+    out = ["# transferkit assessment", ""]
+    out += [f"- **{_md(k)}:** {_md(v)}" for k, v in _assess_meta(report)]
+    out += ["", _ASSESS_CAPTION, ""]
+    for task, a in (report.get("tasks") or {}).items():
+        out += [f"## {_md(task)}", "", f"**Advice: {_md(a.get('recommendation'))}** -- "
+                f"{_md(a.get('summary', ''))}", ""]
+        out += [f"- {_md(r)}" for r in a.get("reasons") or []] + [""]
+        d = a.get("data") or {}
+        out += [f"Data: {d.get('n_source')} source and {d.get('n_target')} target samples, "
+                f"{d.get('n_features')} features ({_md(d.get('features'))}), {d.get('n_classes')} "
+                "classes.", ""]
+        t = _assess_tables(a)
+        out += ["### Shift tests", "", _md_table(t["tests"]), ""]
+        out += ["### Distances and scores", "", _md_table(t["measures"]), ""]
+        if "pilot" in t:
+            out += ["### Pilot", "", _md_table(t["pilot"]), ""]
+        rules = a.get("rules") or {}
+        if rules:
+            out += ["Rules (fixed thresholds): " + ", ".join(f"{_md(k)} = {v}" for k, v in rules.items()), ""]
+    return "\n".join(out)
+
+
+def render_assessment_html(report: dict[str, Any]) -> str:
+    """The self-contained HTML assessment report (with a 2-D map of source vs target features when
+    the assessment has one)."""
+    e = _esc
+    body = ["<h1>transferkit assessment</h1>", '<dl class="meta">']
+    body += [f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _assess_meta(report)]
+    body += ["</dl>", f'<p class="caption">{e(_ASSESS_CAPTION)}</p>']
+    for task, a in (report.get("tasks") or {}).items():
+        body.append(f"<h2>{e(task)}</h2>")
+        body.append(f"<p><b>Advice: {e(a.get('recommendation'))}</b> -- {e(a.get('summary', ''))}</p>")
+        body.append("<ul>" + "".join(f"<li>{e(r)}</li>" for r in a.get("reasons") or []) + "</ul>")
+        t = _assess_tables(a)
+        body += ["<h3>Shift tests</h3>", _html_table(t["tests"]),
+                 "<h3>Distances and scores</h3>", _html_table(t["measures"])]
+        if "pilot" in t:
+            body += ["<h3>Pilot</h3>", _html_table(t["pilot"])]
+        emb = a.get("embedding")
+        if isinstance(emb, dict) and emb.get("source") is not None:
+            fake = ExperimentResult(name="", config={}, seed=0, versions={}, embeddings={task: emb})
+            body.append(_html_figure(_embedding_figure, fake, task, alt=f"Features of {task}",
+                                     caption="Source (blue) and target (orange) features in 2-D."))
+        rules = a.get("rules") or {}
+        if rules:
+            body.append('<p class="caption">Rules (fixed thresholds): '
+                        + e(", ".join(f"{k} = {v}" for k, v in rules.items())) + "</p>")
+    body.append('<footer>Generated by transferkit assess.</footer>')
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>transferkit assessment</title>\n<style>{_CSS}</style>\n"
             "</head>\n<body>\n<main>\n" + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
 
 
@@ -507,6 +691,169 @@ def _config_yaml(config: dict[str, Any]) -> str:
                               default_flow_style=False).rstrip("\n") or "{}"
     except yaml.YAMLError:  # values YAML cannot represent: fall back to JSON text
         return json.dumps(config, indent=2, default=str)
+
+
+# ================================================================================================
+# Selection (label-free choice of one run per task) and feature maps
+# ================================================================================================
+def _selection_items(result: ExperimentResult) -> list[tuple[str, dict[str, Any]]]:
+    tasks = [t for t in result.tasks() if t in result.selection]
+    tasks += [t for t in result.selection if t not in tasks]
+    return [(t, result.selection[t]) for t in tasks if isinstance(result.selection[t], dict)]
+
+
+def _selection_intro(result: ExperimentResult) -> list[str]:
+    sels = [s for _, s in _selection_items(result)]
+    if not sels:
+        return []
+    s0 = sels[0]
+    g = s0.get("guard") or {}
+    guard = ("collapse guard off" if not g.get("enabled", True) else
+             f"collapse guard on (expected class proportions: {g.get('expected', 'source_prior')}; "
+             f"min_classes_fraction {g.get('min_classes_fraction')}, max_tv {g.get('max_tv')}, "
+             f"min_share_fraction {g.get('min_share_fraction')})")
+    params = s0.get("params") or {}
+    ptxt = f" with {', '.join(f'{k}={v}' for k, v in params.items())}" if params else ""
+    val = s0.get("val_fraction")
+    vtxt = f"{100 * float(val):.0f} % of the source held out" if val is not None else "held-out source"
+    return [f"Each run was scored without target labels by the validators on {vtxt} and on the "
+            f"unlabelled target (higher is better); the pick is the accepted run with the highest "
+            f"{s0.get('validator')}{ptxt} score; {guard}.",
+            "Target accuracy appears only as an oracle column, for reference, where labelled target "
+            "data exist; it is never used to pick."]
+
+
+def _has_oracle(result: ExperimentResult, task: str) -> bool:
+    return any(r.task == task and r.status == "ok" and
+               _as_float(r.metrics.get("target_accuracy")) is not None for r in result.runs)
+
+
+def _selection_table(result: ExperimentResult, task: str, sel: dict[str, Any]) -> list[list[str]]:
+    rows_in = [r for r in sel.get("table") or [] if isinstance(r, dict)]
+    if not rows_in:
+        return []
+    v = str(sel.get("validator"))
+    fixed = {"name", "guard_ok", "guard_reasons", "effective_classes", "tv", "rank", v}
+    others = list(dict.fromkeys(k for r in rows_in for k in r if k not in fixed))
+    oracle = _has_oracle(result, task)
+    header = ["candidate", f"{v} (picks)", *others, "guard", "rank"]
+    if oracle:
+        header.append("oracle: target acc")
+    rows = [header]
+    for r in rows_in:
+        name = str(r.get("name"))
+        mark = " (picked)" if name == sel.get("picked") else ""
+        ok = r.get("guard_ok")
+        guard = "-" if ok is None else ("ok" if ok else "rejected: " + "; ".join(r.get("guard_reasons") or []))
+        row = [name + mark, _fmt_score(r.get(v)), *(_fmt_score(r.get(k)) for k in others), guard,
+               MISSING if r.get("rank") is None else str(r.get("rank"))]
+        if oracle:
+            run = result.get(task, name)
+            row.append(_fmt_num(run.metrics.get("target_accuracy")) if run is not None else MISSING)
+        rows.append(row)
+    return rows
+
+
+def _oracle_note(result: ExperimentResult, task: str, sel: dict[str, Any]) -> list[str]:
+    if not _has_oracle(result, task) or not sel.get("picked"):
+        return []
+    accs = {r.method: _as_float(r.metrics.get("target_accuracy")) for r in result.runs
+            if r.task == task and r.status == "ok"}
+    accs = {k: v for k, v in accs.items() if v is not None}
+    names = [str(r.get("name")) for r in sel.get("table") or []]
+    accs = {k: v for k, v in accs.items() if k in names} or accs
+    if not accs or sel["picked"] not in accs:
+        return []
+    best = max(accs, key=lambda k: accs[k])
+    gap = accs[best] - accs[sel["picked"]]
+    return [f"Oracle (for reference only): the best candidate on target accuracy is {best} "
+            f"({_fmt_num(accs[best])}); the pick ({_fmt_num(accs[sel['picked']])}) is "
+            f"{_fmt_num(gap)} points below it."]
+
+
+def _selection_summary(result: ExperimentResult) -> str:
+    picks, oracles = [], []
+    for task, sel in _selection_items(result):
+        if not sel.get("picked") or not _has_oracle(result, task):
+            continue
+        names = {str(r.get("name")) for r in sel.get("table") or []}
+        accs = {r.method: _as_float(r.metrics.get("target_accuracy")) for r in result.runs
+                if r.task == task and r.status == "ok" and r.method in names}
+        accs = {k: v for k, v in accs.items() if v is not None}
+        if sel["picked"] in accs:
+            picks.append(accs[sel["picked"]])
+            oracles.append(max(accs.values()))
+    if len(picks) < 2:
+        return ""
+    return (f"Over {len(picks)} tasks: mean target accuracy of the picks {_fmt_num(_mean(picks))}, "
+            f"of the oracle picks {_fmt_num(_mean(oracles))} (gap "
+            f"{_fmt_num(_mean(oracles) - _mean(picks))}).")
+
+
+def _fmt_score(x: Any) -> str:
+    f = _as_float(x)
+    if f is None:
+        return MISSING
+    return f"{f:.4g}" if math.isfinite(f) else _fmt_num(f)
+
+
+def _has_embeddings(result: ExperimentResult) -> bool:
+    return bool(result.embeddings) or any(r.embedding for r in result.runs)
+
+
+def _embedding_tasks(result: ExperimentResult) -> list[str]:
+    tasks = [t for t in result.tasks() if t in result.embeddings or
+             any(r.task == t and r.embedding for r in result.runs)]
+    return tasks + [t for t in result.embeddings if t not in tasks]
+
+
+def _embedding_panels(result: ExperimentResult, task: str) -> list[tuple[str, dict[str, Any]]]:
+    panels: list[tuple[str, dict[str, Any]]] = []
+    inp = result.embeddings.get(task)
+    if isinstance(inp, dict) and inp.get("source") is not None:
+        panels.append(("input (before adaptation)", inp))
+    shared = []
+    for r in _ordered_runs(result):
+        emb = r.embedding
+        if r.task != task or not isinstance(emb, dict):
+            continue
+        if emb.get("same_as_input"):
+            shared.append(r.method)
+        elif emb.get("source") is not None:
+            panels.append((r.method, emb))
+    return panels
+
+
+def _shared_input_map(result: ExperimentResult, task: str) -> list[str]:
+    """Runs whose classifier works on the input itself (their map is the input map)."""
+    return [r.method for r in _ordered_runs(result) if r.task == task and isinstance(r.embedding, dict)
+            and r.embedding.get("same_as_input")]
+
+
+def _embedding_figure(result: ExperimentResult, task: str) -> Figure | None:
+    """One scatter panel per map: the input, then each run's features; source blue, target orange."""
+    import numpy as np
+
+    panels = _embedding_panels(result, task)
+    if not panels:
+        return None
+    ncols = min(len(panels), 4)
+    fig, axes = _fixed_grid(math.ceil(len(panels) / ncols), ncols, 2.6, 2.3, left=0.3, wspace=0.35,
+                            bottom=0.3)
+    for ax, (title, emb) in zip(axes, panels):
+        for key, color, label in (("source", "#1f77b4", "source"), ("target", "#ff7f0e", "target")):
+            pts = np.asarray(emb.get(key) or [], dtype=float).reshape(-1, 2)
+            if len(pts):
+                ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5, color=color, label=label,
+                           linewidths=0)
+        method = str(emb.get("method", "")).upper().replace("TSNE", "t-SNE")
+        ax.set_title(_label(f"{title} [{method}]" if method else title), fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].legend(fontsize=7, markerscale=3, frameon=False, loc="best")
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return fig
 
 
 # ================================================================================================

@@ -17,6 +17,11 @@ class RunResult:
     has it) and anything else a method reports. ``history``: one dict per logged step, with
     ``step`` and named loss terms (deep methods) and optionally ``target_accuracy``.
     ``published``: the published accuracy for this benchmark/task/method, or None.
+    ``selection``: what label-free selection measured on this run (with a ``selection:`` config
+    section): ``scores`` (validator -> score, higher = better), ``predicted_proportions`` of the
+    target predictions (for the collapse guard), ``n_val``/``n_target`` samples; never target labels.
+    ``embedding``: 2-D coordinates of the run's features on source and target samples (see
+    :func:`transferkit.assess.embedding.embed_2d`), for the report's plots.
     """
 
     task: str
@@ -32,6 +37,8 @@ class RunResult:
     error: str | None = None
     per_class_accuracy: list[float] | None = None
     confusion: list[list[int]] | None = None
+    selection: dict[str, Any] | None = None
+    embedding: dict[str, Any] | None = None
 
     @property
     def gap(self) -> float | None:
@@ -41,7 +48,13 @@ class RunResult:
 
 @dataclass
 class ExperimentResult:
-    """All runs of one experiment with the resolved config, versions, seed and timings."""
+    """All runs of one experiment with the resolved config, versions, seed and timings.
+
+    ``selection``: per task, the outcome of label-free selection (picked run, reason, one row per
+    candidate with its validator scores and guard verdict; see
+    :class:`transferkit.selection.Selection`). ``embeddings``: per task, 2-D coordinates of the
+    input features (before adaptation) for the report's plots.
+    """
 
     name: str
     config: dict[str, Any]
@@ -53,6 +66,8 @@ class ExperimentResult:
     benchmark: str | None = None
     notes: list[str] = field(default_factory=list)
     task_info: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> summary
+    selection: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> Selection dict
+    embeddings: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> input map
 
     # -- queries ------------------------------------------------------------------------------
     def tasks(self) -> list[str]:

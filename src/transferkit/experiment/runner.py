@@ -8,6 +8,13 @@ Layout of an output folder::
 
 A finished run is never recomputed and an interrupted one resumes from its checkpoint, so a
 crashed or killed experiment loses no work. Target labels are used only to measure accuracy.
+
+With a ``selection:`` section every run of a task is fitted on the same training part of the
+source (``selection.val_fraction`` of it, stratified, is held out), scored right after fitting by
+every registered label-free validator on the held-out source and the unlabelled target, and one
+run per task is then picked by :func:`transferkit.selection.select` (collapse guard first). A
+``selection.search`` adds validator-driven Optuna trials of the listed methods as candidates.
+The report's oracle column (target accuracy) is shown beside the pick and never used for it.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ import numpy as np
 from transferkit.core.errors import TransferkitError
 from transferkit.core.seed import derive_seed, seed_everything
 from transferkit.data.dataset import Task
-from transferkit.experiment.config import ExperimentConfig, MethodSpec
+from transferkit.experiment.config import ExperimentConfig, MethodSpec, SelectionSpec
 from transferkit.experiment.result import ExperimentResult, RunResult
+
+Split = tuple[np.ndarray, np.ndarray]
 
 
 def versions() -> dict[str, str]:
@@ -66,9 +75,88 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
         train.pop(k, None)  # do not change the trained model
     model = spec.model or cfg.model
-    return config_fingerprint(cfg.seed, cfg.raw["data"], task.name, spec.name, spec.params,
-                              asdict(model) if spec.kind == "deep" else None,
-                              train if spec.kind == "deep" else None)
+    parts: list[Any] = [cfg.seed, cfg.raw["data"], task.name, spec.name, spec.params,
+                        asdict(model) if spec.kind == "deep" else None,
+                        train if spec.kind == "deep" else None]
+    if cfg.selection is not None:  # another training split; scores of every validator are stored,
+        sel = cfg.selection        # so only a validator with non-default params changes them
+        parts.append({"selection": [sel.val_fraction] +
+                      ([sel.validator, sel.params] if sel.params else [])})
+    # report.embedding is left out on purpose: a plot setting must not retrain a model (a reused
+    # run keeps the feature map drawn when it was trained)
+    return config_fingerprint(*parts)
+
+
+def selection_split(task: Task, sel: SelectionSpec, seed: int) -> Split:
+    """The held-out source split shared by every run of ``task`` under selection: indices into
+    ``task.train`` of the source rows used for fitting and of those held out for the validators."""
+    from transferkit.selection.candidates import stratified_holdout
+
+    src_idx = np.flatnonzero(task.train.is_source)
+    tr, va = stratified_holdout(task.train.y[src_idx], sel.val_fraction,
+                                derive_seed(seed, task.name, "selection") % (2**31))
+    return src_idx[tr], src_idx[va]
+
+
+def _validator_params(sel: SelectionSpec) -> dict[str, Any]:
+    """Every registered validator with default parameters; the selection's validator with its own."""
+    from transferkit.selection._registry import VALIDATORS
+
+    out: dict[str, Any] = {v: None for v in VALIDATORS.names()}
+    if "+" not in sel.validator:
+        out[sel.validator] = dict(sel.params) or None
+    return out
+
+
+def _selection_record(cand: dict[str, Any], sel: SelectionSpec) -> dict[str, Any]:
+    """What a run keeps for selection: validator scores and its predicted target proportions."""
+    from transferkit.selection.candidates import score_all
+
+    scores = score_all(cand, _validator_params(sel))
+    tp = cand["target_probs"]
+    K = tp.shape[1]
+    pi = np.bincount(tp.argmax(axis=1), minlength=K) / max(len(tp), 1)
+    return {"scores": {k: (float(v) if np.isfinite(v) else None) for k, v in scores.items()},
+            "predicted_proportions": [float(x) for x in pi],
+            "mean_confidence": float(tp.max(axis=1).mean()) if len(tp) else None,
+            "n_val": len(cand["source_labels"]), "n_target": len(tp)}
+
+
+def _embedding(task: Task, fs: np.ndarray, ft: np.ndarray, cfg: ExperimentConfig,
+               n_source: int, n_target: int) -> dict[str, Any] | None:
+    """2-D map of already subsampled features (``fs``, ``ft``); the method is chosen from the
+    full sizes (t-SNE up to 2000 samples under ``auto``). None when it cannot be drawn."""
+    from transferkit.assess.embedding import embed_2d, resolve_method
+
+    method = resolve_method(cfg.report.embedding, n_source + n_target)
+    try:
+        emb = embed_2d(fs, ft, method=method, max_points=max(cfg.report.max_points, len(fs) + len(ft)),
+                       seed=derive_seed(cfg.seed, task.name, "embedding") % (2**31))
+    except TransferkitError:
+        return None
+    emb["n_source"], emb["n_target"] = int(n_source), int(n_target)
+    return emb
+
+
+def _embedding_rows(task: Task, cfg: ExperimentConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``task.train`` of the source and target rows drawn in the feature maps (the same
+    rows for every run of the task, so the maps are comparable)."""
+    gen = np.random.default_rng(derive_seed(cfg.seed, task.name, "embedding rows") % (2**31))
+    src = np.flatnonzero(task.train.is_source)
+    tgt = np.flatnonzero(~task.train.is_source)
+    half = cfg.report.max_points // 2
+    return (np.sort(gen.choice(src, size=min(half, len(src)), replace=False)),
+            np.sort(gen.choice(tgt, size=min(half, len(tgt)), replace=False)))
+
+
+def input_embedding(task: Task, cfg: ExperimentConfig) -> dict[str, Any] | None:
+    """The 2-D map of the task's input features (before adaptation)."""
+    if cfg.report.embedding == "off":
+        return None
+    rs, rt = _embedding_rows(task, cfg)
+    x = task.train.x.reshape(len(task.train.x), -1)
+    return _embedding(task, x[rs], x[rt], cfg, int(task.train.is_source.sum()),
+                      int((~task.train.is_source).sum()))
 
 
 def _source_split(task: Task, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,8 +176,12 @@ def _source_split(task: Task, fraction: float, seed: int) -> tuple[np.ndarray, n
     return np.setdiff1d(src_idx, v), v
 
 
-def run_shallow(task: Task, spec: MethodSpec, seed: int) -> RunResult:
-    """Fit a shallow estimator on flattened features and evaluate it on the labelled target split."""
+def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfig | None = None,
+                split: Split | None = None) -> RunResult:
+    """Fit a shallow estimator on flattened features and evaluate it on the labelled target split.
+
+    With ``split`` (selection) the estimator is fitted on the training part of the source only and
+    scored by the validators on the held-out part; with ``cfg`` its features are mapped to 2-D."""
     from transferkit.core.registries import SHALLOW
     from transferkit.train.loop import classification_summary
 
@@ -97,8 +189,10 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int) -> RunResult:
     if "random_state" in est.get_params():
         est.set_params(random_state=derive_seed(seed, task.name, spec.label) % (2**31))
     X, y, sd = task.train.to_numpy()
+    fit_rows = np.arange(len(X)) if split is None else \
+        np.concatenate([split[0], np.flatnonzero(~task.train.is_source)])
     t0 = time.perf_counter()
-    est.fit(X, y, sample_domain=sd)
+    est.fit(X[fit_rows], y[fit_rows], sample_domain=sd[fit_rows])
     t_fit = time.perf_counter() - t0
     metrics: dict[str, float] = {}
     extra: dict[str, Any] = {}
@@ -108,13 +202,54 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int) -> RunResult:
         s = classification_summary(task.y_test, np.asarray(pred, dtype=np.int64), task.num_classes)
         metrics["target_accuracy"] = s["accuracy"]
         extra = {"per_class_accuracy": s["per_class"], "confusion": s["confusion"]}
+    timings = {"fit": t_fit, "evaluate": time.perf_counter() - t1}
+    if cfg is not None and cfg.selection is not None and split is not None:
+        from transferkit.selection.candidates import predict_candidate
+
+        t2 = time.perf_counter()
+        cand = predict_candidate(est, spec.label, X[split[1]], y[split[1]], X[sd < 0], task.num_classes)
+        extra["selection"] = _selection_record(cand, cfg.selection)
+        metrics["source_accuracy"] = 100.0 * float(np.mean(cand["source_probs"].argmax(1) == y[split[1]]))
+        timings["validate"] = time.perf_counter() - t2
+    if cfg is not None and cfg.report.embedding != "off":
+        from transferkit.selection.candidates import model_features
+
+        if callable(getattr(est, "transform", None)):
+            rs, rt = _embedding_rows(task, cfg)
+            extra["embedding"] = _embedding(task, model_features(est, X[rs]), model_features(est, X[rt]),
+                                            cfg, int((sd >= 0).sum()), int((sd < 0).sum()))
+        else:  # the estimator classifies the input itself: its map is the input map
+            extra["embedding"] = {"same_as_input": True}
     return RunResult(task=task.name, method=spec.label, kind="shallow", params=spec.params, metrics=metrics,
-                     timings={"fit": t_fit, "evaluate": time.perf_counter() - t1}, **extra)
+                     timings=timings, **extra)
+
+
+def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities, features)`` of a deep classifier on ``x``, in evaluation mode."""
+    import torch
+
+    was = model.training
+    model.eval()
+    probs, feats = [], []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = torch.as_tensor(np.ascontiguousarray(x[i:i + batch_size]), dtype=torch.float32)
+            logits, f = model(xb)
+            probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            feats.append(f.float().reshape(len(f), -1).cpu().numpy())
+    model.train(was)
+    if not probs:
+        return np.zeros((0, 0)), np.zeros((0, 0))
+    return np.concatenate(probs).astype(np.float64), np.concatenate(feats).astype(np.float64)
 
 
 def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path | None,
-             fingerprint: str, callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()) -> RunResult:
-    """Train a deep method with the one loop and evaluate it on the labelled target split."""
+             fingerprint: str, callbacks: Iterable[Callable[[int, dict[str, float]], None]] = (),
+             split: Split | None = None) -> RunResult:
+    """Train a deep method with the one loop and evaluate it on the labelled target split.
+
+    ``split`` (selection): the source rows to train on and those held out for the validators
+    (instead of ``train.val_fraction``)."""
     import torch
 
     from transferkit.core.registries import METHODS
@@ -129,7 +264,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
                          path="model")
     method = METHODS.create(spec.name, spec.params, path=f"methods.{spec.label}")
     method.setup(model.num_features, task.num_classes)
-    tr_idx, val_idx = _source_split(task, train_cfg.val_fraction, run_seed)
+    tr_idx, val_idx = split if split is not None else _source_split(task, train_cfg.val_fraction, run_seed)
     train_ds = task.train.subset(np.concatenate([tr_idx, np.flatnonzero(~task.train.is_source)]))
     eval_fn = None
     if task.has_test and train_cfg.eval_every:
@@ -153,6 +288,21 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
     timings = {"fit": fr.seconds, "evaluate": time.perf_counter() - t1}
     if fr.resumed_from is not None:
         metrics["resumed_from_step"] = float(fr.resumed_from)
+    if cfg.selection is not None and split is not None and len(val_idx):
+        t2 = time.perf_counter()
+        ps, fs = _deep_outputs(model, task.train.x[val_idx])
+        tgt = np.flatnonzero(~task.train.is_source)
+        pt, ft = _deep_outputs(model, task.train.x[tgt])
+        cand = {"name": spec.label, "source_probs": ps, "source_labels": task.train.y[val_idx],
+                "target_probs": pt, "source_features": fs, "target_features": ft}
+        extra["selection"] = _selection_record(cand, cfg.selection)
+        timings["validate"] = time.perf_counter() - t2
+    if cfg.report.embedding != "off":
+        rs, rt = _embedding_rows(task, cfg)
+        _, fs = _deep_outputs(model, task.train.x[rs])
+        _, ft = _deep_outputs(model, task.train.x[rt])
+        extra["embedding"] = _embedding(task, fs, ft, cfg, int(task.train.is_source.sum()),
+                                        int((~task.train.is_source).sum()))
     return RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params, metrics=metrics,
                      history=fr.history, timings=timings, **extra)
 
@@ -185,8 +335,16 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
         result.benchmark = task.benchmark or cfg.data.name
         result.task_info[task.name] = {**task.train.summary(), "test_n": 0 if task.x_test is None else len(task.x_test),
                                        "notes": task.notes, "load_seconds": time.perf_counter() - t_load}
-        for spec in cfg.methods:
-            result.runs.append(_run_one(task, spec, cfg, out, progress, callbacks))
+        split = selection_split(task, cfg.selection, cfg.seed) if cfg.selection is not None else None
+        emb = input_embedding(task, cfg)
+        if emb is not None:
+            result.embeddings[task.name] = emb
+        task_runs = [_run_one(task, spec, cfg, out, progress, callbacks, split) for spec in cfg.methods]
+        if cfg.selection is not None and cfg.selection.search is not None:
+            task_runs += _search_runs(task, cfg, out, progress, split)
+        result.runs.extend(task_runs)
+        if cfg.selection is not None:
+            result.selection[task.name] = select_runs(task_runs, cfg.selection, task)
         if out is not None and write:
             result.timings["total"] = time.perf_counter() - t_start
             result.save_json(out / "report.json")
@@ -199,7 +357,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
 
 
 def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | None, progress: bool,
-             callbacks: Iterable[Callable[[int, dict[str, float]], None]]) -> RunResult:
+             callbacks: Iterable[Callable[[int, dict[str, float]], None]], split: Split | None = None
+             ) -> RunResult:
     fp = _fingerprint(cfg, spec, task)
     run_dir = out / "runs" / _slug(task.name) / _slug(spec.label) if out is not None else None
     done_file = run_dir / "result.json" if run_dir else None
@@ -212,11 +371,11 @@ def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | No
     t0 = time.perf_counter()
     try:
         if spec.kind == "shallow":
-            run = run_shallow(task, spec, cfg.seed)
+            run = run_shallow(task, spec, cfg.seed, cfg=cfg, split=split)
         else:
             if run_dir is not None:
                 run_dir.mkdir(parents=True, exist_ok=True)
-            run = run_deep(task, spec, cfg, run_dir, fp, callbacks)
+            run = run_deep(task, spec, cfg, run_dir, fp, callbacks, split=split)
     except TransferkitError as exc:
         run = RunResult(task=task.name, method=spec.label, kind=spec.kind, params=spec.params,
                         status="failed", error=str(exc))
@@ -236,3 +395,113 @@ def _quiet(spec: MethodSpec, cfg: ExperimentConfig) -> MethodSpec:
     if spec.kind != "deep":
         return spec
     return replace(spec, train=(spec.train or cfg.train).replace(progress=False))
+
+
+# -- selection -------------------------------------------------------------------------------------
+
+
+def select_runs(runs: list[RunResult], sel: SelectionSpec, task: Task) -> dict[str, Any]:
+    """Pick one of a task's runs with :func:`transferkit.selection.select` from what each run
+    stored (validator scores, predicted target proportions). Target accuracy is not read: each
+    candidate is built from ``run.selection`` only. Returns the Selection as a dict, with the guard
+    settings and the expected class proportions it used."""
+    from transferkit.selection.guard import check_proportions, select
+
+    ys = task.train.y[task.train.is_source]
+    K = task.num_classes
+    expected = (np.bincount(ys, minlength=K) / max(len(ys), 1)).tolist() \
+        if sel.guard.expected == "source_prior" else None
+    candidates, failed = [], []
+    for r in runs:
+        rec = r.selection
+        if r.status != "ok" or not rec:
+            failed.append(r.method)
+            continue
+        scores = {k: (float("nan") if v is None else float(v)) for k, v in rec["scores"].items()}
+        cand: dict[str, Any] = {"name": r.method, "scores": scores}
+        if sel.guard.enabled:
+            cand["guard"] = check_proportions(
+                rec["predicted_proportions"], n_samples=rec.get("n_target"),
+                expected_proportions=expected, min_classes_fraction=sel.guard.min_classes_fraction,
+                max_tv=sel.guard.max_tv, min_share_fraction=sel.guard.min_share_fraction)
+        candidates.append(cand)
+    info: dict[str, Any] = {"validator": sel.validator, "params": dict(sel.params),
+                            "guard": asdict(sel.guard), "expected_proportions": expected,
+                            "failed_runs": failed, "val_fraction": sel.val_fraction}
+    if not candidates:
+        return {**info, "picked": None, "reason": "Nothing was picked: no run finished with "
+                "validator scores.", "table": [], "agreement": None, "fell_back": False}
+    names = [c["name"] for c in candidates]
+    fallback = sel.fallback if sel.fallback in names else None
+    ensemble = sel.ensemble
+    if ensemble is None:
+        ensemble = [v for v in candidates[0]["scores"]
+                    if all(np.isfinite(c["scores"].get(v, np.nan)) for c in candidates)]
+    min_agree = -2.0 if sel.min_agreement is None else sel.min_agreement
+    res = select(candidates, sel.validator, guard=sel.guard.enabled, fallback=fallback,
+                 min_agreement=min_agree, ensemble=[v for v in ensemble if v != sel.validator])
+    out = {**info, **res.to_dict()}
+    if sel.fallback is not None and fallback is None:
+        out["reason"] += (f" (The fallback {sel.fallback!r} has no scores on this task, so none "
+                          "was available.)")
+    return out
+
+
+def _search_runs(task: Task, cfg: ExperimentConfig, out: Path | None, progress: bool,
+                 split: Split | None) -> list[RunResult]:
+    """Validator-driven Optuna trials for every method listed in ``selection.search.space``; each
+    finished trial becomes a run labelled ``<label>#<trial>`` (a candidate for selection)."""
+    from dataclasses import replace
+
+    from transferkit.core.params import bind_params
+    from transferkit.core.registries import METHODS, SHALLOW
+    from transferkit.selection.guard import check_proportions
+    from transferkit.selection.search import search, suggest_params
+
+    sel = cfg.selection
+    assert sel is not None and sel.search is not None
+    sp = sel.search
+    by_label = {m.label: m for m in cfg.methods}
+    runs: list[RunResult] = []
+    ys = task.train.y[task.train.is_source]
+    expected = np.bincount(ys, minlength=task.num_classes) if sel.guard.expected == "source_prior" else None
+    for label, space in sp.space.items():
+        base = by_label[label]
+        registry = METHODS if base.kind == "deep" else SHALLOW
+        study_dir = (out / "runs" / _slug(task.name) / _slug(label)) if out is not None else None
+        storage = sp.storage if sp.storage is not None else (None if study_dir is not None else "memory")
+
+        def objective(trial: Any, base: MethodSpec = base, space: dict[str, Any] = space,
+                      registry: Any = registry) -> float:
+            suggested = suggest_params(trial, space)
+            params = bind_params(registry.get(base.name), {**base.params, **suggested},
+                                 path=f"selection.search.space.{base.label}")
+            spec = replace(base, params=params, label=f"{base.label}#{trial.number}")
+            run = _run_one(task, spec, cfg, out, progress, (), split)
+            run.published, run.published_source = None, None  # published figures are for defaults
+            trial.set_user_attr("run", json.loads(json.dumps(asdict(run), default=float)))
+            rec = run.selection
+            if run.status != "ok" or not rec:
+                return float("-inf")
+            score = rec["scores"].get(sel.validator.split("+")[0])
+            if score is None or not np.isfinite(score):
+                return float("-inf")
+            if sel.guard.enabled and not check_proportions(
+                    rec["predicted_proportions"], expected_proportions=expected,
+                    min_classes_fraction=sel.guard.min_classes_fraction, max_tv=sel.guard.max_tv,
+                    min_share_fraction=sel.guard.min_share_fraction).ok:
+                return float("-inf")  # a collapsed candidate never guides the sampler
+            return float(score)
+
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise
+        study = search(objective, n_trials=sp.n_trials, storage=storage,
+                       study_name=f"{cfg.name}/{task.name}/{label}", sampler=sp.sampler,
+                       pruner=sp.pruner, seed=derive_seed(sp.seed, task.name, label) % (2**31),
+                       out=study_dir if study_dir is not None else ".", timeout=sp.timeout)
+        for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+            saved = t.user_attrs.get("run")
+            if t.state.name == "COMPLETE" and saved:
+                runs.append(RunResult(**saved))
+    return runs

@@ -2,10 +2,15 @@
 and validator-driven hyper-parameter search.
 
 - :mod:`~transferkit.selection.validators` (registry :data:`VALIDATORS`, higher = better):
-  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``; :func:`score_candidate`
-  calls any of them with the arrays it needs.
+  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``, ``reverse``;
+  :func:`score_candidate` calls any of them with the arrays it needs; ``"a+b"`` in :func:`select`
+  combines several by their mean rank (:func:`borda`).
+- :mod:`~transferkit.selection.candidates`: the arrays of a fitted model (held-out source and
+  target probabilities, features) as a candidate (:func:`fit_shallow_candidate`,
+  :func:`predict_candidate`), :func:`score_all`, and :data:`DEFAULT_VALIDATOR`.
 - :mod:`~transferkit.selection.guard`: :func:`check_collapse` rejects candidates whose target
-  predictions collapse onto few classes; :func:`agreement` (mean pairwise Kendall tau between
+  predictions collapse onto few classes (:func:`check_proportions`: the same checks from stored
+  class proportions); :func:`agreement` (mean pairwise Kendall tau between
   validators); :func:`select` picks a candidate and falls back to source-only when every
   candidate is rejected or the validators disagree.
 - :mod:`~transferkit.selection.splitters`: :class:`SourceTargetShuffleSplit`,
@@ -19,7 +24,22 @@ Optuna are imported inside the functions that need them).
 
 from transferkit.selection import validators  # noqa: F401  (registration)
 from transferkit.selection._registry import VALIDATORS
-from transferkit.selection.guard import GuardResult, Selection, agreement, check_collapse, select
+from transferkit.selection.candidates import (
+    DEFAULT_VALIDATOR,
+    fit_shallow_candidate,
+    predict_candidate,
+    score_all,
+    stratified_holdout,
+)
+from transferkit.selection.guard import (
+    GuardResult,
+    Selection,
+    agreement,
+    borda,
+    check_collapse,
+    check_proportions,
+    select,
+)
 from transferkit.selection.search import search, suggest_params, trials_table
 from transferkit.selection.splitters import LeaveOneDomainOut, SourceTargetShuffleSplit
 from transferkit.selection.validators import (
@@ -28,6 +48,7 @@ from transferkit.selection.validators import (
     information_maximization,
     iwcv,
     prediction_entropy,
+    reverse_validation,
     score_candidate,
     snd,
     softmax,
@@ -36,8 +57,10 @@ from transferkit.selection.validators import (
 )
 
 __all__ = [
-    "VALIDATORS", "GuardResult", "LeaveOneDomainOut", "Selection", "SourceTargetShuffleSplit",
-    "agreement", "check_collapse", "dev", "importance_weights", "information_maximization", "iwcv",
-    "prediction_entropy", "score_candidate", "search", "select", "snd", "softmax",
-    "source_accuracy", "suggest_params", "trials_table", "validator_inputs",
+    "DEFAULT_VALIDATOR", "VALIDATORS", "GuardResult", "LeaveOneDomainOut", "Selection",
+    "SourceTargetShuffleSplit", "agreement", "borda", "check_collapse", "check_proportions", "dev",
+    "fit_shallow_candidate", "importance_weights", "information_maximization", "iwcv",
+    "predict_candidate", "prediction_entropy", "reverse_validation", "score_all", "score_candidate",
+    "search", "select", "snd", "softmax", "source_accuracy", "stratified_holdout", "suggest_params",
+    "trials_table", "validator_inputs",
 ]

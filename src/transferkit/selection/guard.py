@@ -33,7 +33,7 @@ MAX_TV = 0.5
 MIN_SHARE_FRACTION = 0.2
 
 #: the candidate keys :func:`select` reads; anything else (``oracle``, metadata) is never touched
-CANDIDATE_KEYS = ("name", "scores", *ARRAY_ARGS)
+CANDIDATE_KEYS = ("name", "scores", "guard", *ARRAY_ARGS)
 
 
 @dataclass
@@ -105,6 +105,24 @@ def check_collapse(target_probs: Any, *, expected_proportions: Any = None,
     ``expected_proportions`` for strongly imbalanced targets.
     """
     p = check_probs(target_probs, "target_probs", "check_collapse", min_rows=1)
+    n, K = p.shape
+    pi = np.bincount(p.argmax(axis=1), minlength=K) / n
+    res = check_proportions(pi, n_samples=n, expected_proportions=expected_proportions,
+                            min_classes_fraction=min_classes_fraction, max_tv=max_tv,
+                            min_share_fraction=min_share_fraction)
+    res.stats["mean_probs"] = p.mean(axis=0).tolist()
+    res.stats["mean_confidence"] = float(p.max(axis=1).mean())
+    return res
+
+
+def check_proportions(predicted_proportions: Any, *, n_samples: int | None = None,
+                      expected_proportions: Any = None,
+                      min_classes_fraction: float = MIN_CLASSES_FRACTION,
+                      max_tv: float | None = MAX_TV,
+                      min_share_fraction: float = MIN_SHARE_FRACTION) -> GuardResult:
+    """The checks of :func:`check_collapse` from the predicted class proportions alone
+    (``pi_k`` = share of target samples predicted as class ``k``, ``(K,)``), e.g. proportions
+    stored with a finished run. Same rules, bounds and messages."""
     if not 0 <= min_classes_fraction <= 1:
         raise ConfigError(f"check_collapse: min_classes_fraction must be in [0, 1], "
                           f"got {min_classes_fraction!r}")
@@ -113,8 +131,13 @@ def check_collapse(target_probs: Any, *, expected_proportions: Any = None,
     if not 0 <= min_share_fraction <= 1:
         raise ConfigError(f"check_collapse: min_share_fraction must be in [0, 1], "
                           f"got {min_share_fraction!r}")
-    n, K = p.shape
-    pi = np.bincount(p.argmax(axis=1), minlength=K) / n
+    pi = np.asarray(predicted_proportions, dtype=np.float64)
+    if pi.ndim != 1 or pi.size < 1 or not np.isfinite(pi).all() or (pi < 0).any() or pi.sum() <= 0:
+        raise DataError(f"check_collapse: predicted proportions must be K >= 1 finite non-negative "
+                        f"numbers with a positive sum, got {pi!r}")
+    pi = pi / pi.sum()
+    K = len(pi)
+    n = n_samples
     given = expected_proportions is not None
     q = _proportions(expected_proportions, K) if given else np.full(K, 1.0 / K)
     support = q > 0
@@ -145,12 +168,10 @@ def check_collapse(target_probs: Any, *, expected_proportions: Any = None,
     stats = {
         "n_samples": n, "n_classes": K,
         "predicted_proportions": pi.tolist(),
-        "mean_probs": p.mean(axis=0).tolist(),
         "expected_proportions": q.tolist() if given else None,
         "effective_classes": effective, "required_effective_classes": need_effective,
         "covered_classes": covered, "required_covered_classes": need_covered,
         "tv": tv, "max_tv": max_tv,
-        "mean_confidence": float(p.max(axis=1).mean()),
     }
     return GuardResult(ok=not reasons, reasons=reasons, stats=stats)
 
@@ -236,6 +257,61 @@ def _candidate_score(c: Mapping[str, Any], name: str, vname: str, vfunc: Callabl
                           f"scores={{{vname!r}: value}})") from exc
 
 
+def split_validator(validator: Any) -> list[str] | None:
+    """The registered validators of a combined name ``"a+b"`` (None for a single validator or a
+    callable). Unknown names raise with suggestions."""
+    from transferkit.selection._registry import VALIDATORS
+
+    if not isinstance(validator, str) or "+" not in validator:
+        return None
+    parts = [p.strip() for p in validator.split("+")]
+    if len(parts) < 2 or any(not p for p in parts) or len(set(parts)) != len(parts):
+        raise ConfigError(f"a combined validator is 'a+b' with distinct registered names, got "
+                          f"{validator!r}")
+    for p in parts:
+        VALIDATORS.get(p)
+    return parts
+
+
+def borda(columns: Sequence[Sequence[float]], among: Sequence[int]) -> list[float]:
+    """Mean normalised rank (Borda count) of candidates over several validators' scores.
+
+    ``columns``: one list of scores per validator (one score per candidate, higher = better);
+    ``among``: the candidates ranked (e.g. those the guard accepted; the others get NaN). Within
+    each validator the ``n`` ranked candidates get ranks ``1..n`` (ties share their mean rank; a
+    non-finite score ranks last, 0); the result is the mean over validators of ``rank / n``, in
+    ``(0, 1]``, higher = better. Scales of the validators do not matter, only their orders.
+    """
+    from scipy.stats import rankdata
+
+    out = [math.nan] * (len(columns[0]) if columns else 0)
+    idx = list(among)
+    if not idx:
+        return out
+    total = np.zeros(len(idx))
+    for col in columns:
+        vals = np.array([col[i] for i in idx], dtype=np.float64)
+        finite = np.isfinite(vals)
+        r = np.zeros(len(idx))
+        if finite.any():
+            r[finite] = rankdata(vals[finite]) + (~finite).sum()
+        total += r / len(idx)
+    for j, i in enumerate(idx):
+        out[i] = float(total[j] / len(columns))
+    return out
+
+
+def _as_guard_result(pre: Any, name: str) -> GuardResult:
+    """A precomputed verdict: a :class:`GuardResult` or its dict (``ok``, ``reasons``, ``stats``)."""
+    if isinstance(pre, GuardResult):
+        return pre
+    if isinstance(pre, Mapping) and isinstance(pre.get("ok"), bool):
+        return GuardResult(ok=pre["ok"], reasons=list(pre.get("reasons") or []),
+                           stats=dict(pre.get("stats") or {}))
+    raise ConfigError(f"select: candidate {name!r}: 'guard' must be a GuardResult or a dict with "
+                      f"a boolean 'ok' (a verdict of check_collapse), got {pre!r}")
+
+
 def _computable(c: Mapping[str, Any], vname: str) -> bool:
     scores = _read(c, "scores")
     if isinstance(scores, Mapping) and vname in scores:
@@ -261,7 +337,8 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
     precomputed score). Only these keys are read: an ``oracle`` entry (target accuracy, for the
     report) is never looked at.
 
-    Steps: (1) with ``guard``, :func:`check_collapse` on each candidate's ``target_probs``
+    Steps: (1) with ``guard``, :func:`check_collapse` on each candidate's ``target_probs`` (or the
+    candidate's precomputed verdict under ``guard``: a :class:`GuardResult` or its dict)
     (``expected_proportions``: None, an array ``(K,)``, or ``"source_prior"`` = the class
     frequencies of the candidate's ``source_labels``; ``guard_params`` are passed on); (2) score
     every candidate with ``validator`` and with each validator of ``ensemble`` (default: every
@@ -270,6 +347,8 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
     the first); but fall back to the candidate named ``fallback`` when every candidate is rejected
     or the agreement is below ``min_agreement``. ``fallback=None`` disables the fallback (then
     ``picked`` is None when everything is rejected). ``validator_params``: validator name -> params.
+    ``validator="a+b"`` combines registered validators by their mean rank among the accepted
+    candidates (:func:`borda`); each one's scores are shown in the table.
     """
     from transferkit.selection._registry import VALIDATORS
 
@@ -287,7 +366,11 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
         raise ConfigError(f"select: fallback {fallback!r} is not among the candidates "
                           f"({', '.join(names)}); add it (e.g. a source-only model) or pass "
                           "fallback=None")
-    vname, vfunc = resolve_validator(validator)
+    parts = split_validator(validator)
+    if parts is None:
+        vname, vfunc = resolve_validator(validator)
+    else:
+        vname, vfunc = "+".join(parts), None
     vparams = dict(validator_params or {})
     if ensemble is None:
         ens = [v for v in VALIDATORS.names() if all(_computable(c, v) for c in candidates)]
@@ -295,6 +378,7 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
         ens = [v for v in ensemble]
         for v in ens:
             VALIDATORS.get(v)
+    ens = list(parts or ()) + [v for v in ens if v not in (parts or ())]
     ens_names = [v for v in ens if v != vname]
 
     # (1) guard
@@ -302,6 +386,10 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
     for name, c in zip(names, candidates):
         if not guard:
             verdicts.append(None)
+            continue
+        pre = _read(c, "guard")
+        if pre is not None:
+            verdicts.append(_as_guard_result(pre, name))
             continue
         tp = _read(c, "target_probs")
         if tp is None:
@@ -320,15 +408,18 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
         verdicts.append(check_collapse(tp, expected_proportions=exp, **dict(guard_params or {})))
 
     # (2) scores
-    main = [_candidate_score(c, n, vname, vfunc, vparams.get(vname)) for n, c in zip(names, candidates)]
-    others = {v: [_candidate_score(c, n, v, VALIDATORS.get(v), vparams.get(v))
-                  for n, c in zip(names, candidates)] for v in ens_names}
     accepted = [i for i, g in enumerate(verdicts) if g is None or g.ok]
     rejected = [i for i in range(len(names)) if i not in accepted]
+    others = {v: [_candidate_score(c, n, v, VALIDATORS.get(v), vparams.get(v))
+                  for n, c in zip(names, candidates)] for v in ens_names}
+    if parts is None:
+        main = [_candidate_score(c, n, vname, vfunc, vparams.get(vname)) for n, c in zip(names, candidates)]
+    else:
+        main = borda([others[v] for v in parts], accepted)
 
     # (3) agreement over accepted candidates
-    ens_scores = {v: s for v, s in {vname: main, **others}.items()
-                  if all(np.isfinite(s[i]) for i in accepted)}
+    pool = others if parts is not None else {vname: main, **others}  # a mean rank is not a vote
+    ens_scores = {v: s for v, s in pool.items() if all(np.isfinite(s[i]) for i in accepted)}
     agree: float | None = None
     if len(ens_scores) >= 2 and len(accepted) >= 2:
         agree = agreement({v: [s[i] for i in accepted] for v, s in ens_scores.items()})
@@ -344,12 +435,14 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
         row["guard_ok"] = None if g is None else g.ok
         row["guard_reasons"] = [] if g is None else list(g.reasons)
         if g is not None:
-            row["effective_classes"] = g.stats["effective_classes"]
-            row["tv"] = g.stats["tv"]
+            row["effective_classes"] = g.stats.get("effective_classes")
+            row["tv"] = g.stats.get("tv")
         row["rank"] = rank.get(i)
         table.append(row)
 
     vlabel = vname.upper() if vname in ("dev", "iwcv", "snd", "im") else vname
+    if parts is not None:
+        vlabel = f"mean rank of {' and '.join(p.upper() if p in ('dev', 'iwcv', 'snd', 'im') else p for p in parts)}"
     n_rej = len(rejected)
     rej_note = ""
     if n_rej:

@@ -1,0 +1,125 @@
+"""``transferkit assess``: shift tests, distances, transferability and the advisor's advice."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "assess", help="before training: is there a shift, and should the target be adapted?",
+        description="Run the shift tests (MMD, energy, classifier two-sample test; p-values), the "
+                    "distances (proxy A-distance, CORAL), LogME on the source labels, a label-shift "
+                    "estimate and a quick pilot (source-only against cheap adaptations, judged by "
+                    "label-free validators and the collapse guard), then print the advisor's "
+                    "recommendation with its reasons. Target labels are never read. Without "
+                    "arguments: the built-in digits shift (MNIST -> UCI).",
+        epilog="examples:\n  transferkit assess\n"
+               "  transferkit assess --source src.npz --target tgt.npz --out assess/\n"
+               "  transferkit assess --config exp.yaml --task C-A\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--source", help="labelled source file (.npz, .csv, .svmlight, .mat)")
+    p.add_argument("--target", help="target file (its labels, if any, are ignored)")
+    p.add_argument("--config", help="experiment YAML: assess the tasks of its data set")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides (with --config)")
+    p.add_argument("--task", action="append", default=None,
+                   help="task(s) of the config's data set to assess (default: all)")
+    p.add_argument("--label-column", default=None, help="label column of .csv files (default: last)")
+    p.add_argument("--x-key", default=None, help="variable holding the samples in .npz/.mat files")
+    p.add_argument("--y-key", default=None, help="variable holding the labels in .npz/.mat files")
+    p.add_argument("--classifier", default="logreg", choices=("logreg", "svm", "1nn"),
+                   help="classifier of every pilot pipeline (default: logreg)")
+    p.add_argument("--validator", default=None,
+                   help="label-free validator of the pilot (default: the library default; "
+                        "see 'transferkit list validators')")
+    p.add_argument("--deep", action="store_true", help="add a small DANN to the pilot (slower)")
+    p.add_argument("--permutations", type=int, default=200,
+                   help="permutations of the MMD and energy tests (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--embedding", default="pca", choices=("pca", "auto", "tsne", "off"),
+                   help="2-D map of the features in the HTML report (default: pca)")
+    p.add_argument("--out", default=None, help="write report.json, report.md and report.html here")
+    p.set_defaults(func=main)
+
+
+def _tasks(args: argparse.Namespace) -> tuple[str, list[object]]:
+    """(description, tasks) from the arguments."""
+    from transferkit.core.errors import ConfigError
+
+    if (args.source is None) != (args.target is None):
+        raise ConfigError("give both --source and --target (or neither, for the built-in digits shift)")
+    if args.source is not None and args.config is not None:
+        raise ConfigError("give either --source/--target files or --config, not both")
+    if args.overrides and args.config is None:
+        raise ConfigError(f"key=value overrides ({args.overrides[0]}) need --config")
+    if args.source is not None:
+        from transferkit.data.readers import load_domain_dataset
+
+        label_column: int | str | None = args.label_column
+        if isinstance(label_column, str) and label_column.lstrip("-").isdigit():
+            label_column = int(label_column)
+        task = load_domain_dataset(source=args.source, target=args.target, x_key=args.x_key,
+                                   y_key=args.y_key,
+                                   label_column=-1 if label_column is None else label_column)
+        return f"files {args.source} -> {args.target}", [task]
+    from transferkit.core.registries import DATASETS
+    from transferkit.experiment.config import DEFAULT_CONFIG, load_config
+
+    if args.config is not None:
+        cfg = load_config(args.config, args.overrides)
+        data_name, params, desc = cfg.data.name, dict(cfg.data.params), f"config {args.config}"
+    else:
+        data_name = DEFAULT_CONFIG["data"]["name"]
+        params = dict(DEFAULT_CONFIG["data"]["params"])
+        desc = "built-in digits shift (MNIST -> UCI)"
+    data = DATASETS.create(data_name, params, path="data")
+    names = data.task_names()
+    if args.task:
+        known = {n.lower(): n for n in names}
+        picked = []
+        for t in args.task:
+            if t in names:
+                picked.append(t)
+            elif t.lower() in known:
+                picked.append(known[t.lower()])
+            else:
+                try:
+                    picked.append(data.canonical_task(t))
+                except AttributeError:
+                    raise ConfigError(f"unknown task {t!r}; tasks: {', '.join(names)}", "--task") from None
+        names = picked
+    return desc, [data.load_task(n) for n in names]
+
+
+def main(args: argparse.Namespace) -> int:
+    import datetime as _dt
+
+    from transferkit.assess.advisor import advise
+    from transferkit.core.errors import ConfigError
+
+    if args.permutations < 1:
+        raise ConfigError(f"--permutations must be at least 1, got {args.permutations}")
+    desc, tasks = _tasks(args)
+    results = {}
+    for task in tasks:
+        advice = advise(task, classifier=args.classifier, validator=args.validator, deep=args.deep,
+                        n_permutations=args.permutations, seed=args.seed,
+                        embedding=None if args.embedding == "off" or args.out is None else args.embedding)
+        results[task.name] = advice
+        print(f"== {task.name} ==")
+        print(advice.to_text())
+        print(f"(assessed in {advice.timings['total']:.1f} s)")
+        print()
+    if args.out is not None:
+        from transferkit.experiment.report import write_assessment_report
+        from transferkit.experiment.runner import versions
+
+        report = {"kind": "assessment", "source": desc,
+                  "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "versions": versions(), "seed": args.seed,
+                  "tasks": {name: a.to_dict() for name, a in results.items()}}
+        paths = write_assessment_report(report, Path(args.out))
+        print("written: " + ", ".join(str(p) for p in paths.values()))
+    return 0
