@@ -161,3 +161,24 @@ def test_bench_methods_accept_finetune_strategies():
                    ("dann+gradual_unfreeze", "dann", "gradual_unfreeze"), ("coral", "coral", None)]
     with pytest.raises(ConfigError, match="Did you mean 'lora'"):
         validate_config(bench_config("digits", ["dann+lorra"]))
+
+
+def test_overrides_may_follow_options(monkeypatch, capsys, tmp_path):
+    """``bench NAME --methods m key=value``: the override after the option reaches the config;
+    a stray non-override argument is still refused by argparse."""
+    import transferkit.experiment.bench as bench
+
+    seen = {}
+
+    def fake_run_bench(name, methods, out, *, overrides=None, progress=True):
+        seen.update(name=name, methods=methods, overrides=overrides)
+        return "table\n"
+
+    monkeypatch.setattr(bench, "run_bench", fake_run_bench)
+    code, _, _ = run_cli(capsys, "bench", "digits", "--methods", "source_only", "--out", str(tmp_path),
+                         "train.steps=7", "--quiet", "seed=3")
+    assert code == 0
+    assert seen["methods"] == ["source_only"] and seen["overrides"] == ["train.steps=7", "seed=3"]
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "digits", "--methods", "source_only", "stray"])
+    assert e.value.code == 2

@@ -45,3 +45,15 @@ def test_missing_config_file(tmp_path):
     bad.write_text("methods: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_exponent_without_dot_is_a_number(tmp_path):
+    """YAML 1.1 reads ``2e-5`` as a string; overrides and config files read it as a float."""
+    raw = apply_overrides(DEFAULT_CONFIG, ["train.lr=2e-5", "train.weight_decay=1E-4", "name=1e"])
+    assert raw["train"]["lr"] == 2e-5 and raw["train"]["weight_decay"] == 1e-4 and raw["name"] == "1e"
+    p = tmp_path / "c.yaml"
+    p.write_text("name: x\ntrain:\n  lr: 3e-4\n  steps: 5\n")
+    from transferkit.experiment.config import load_config_file
+
+    raw = load_config_file(p)
+    assert raw["train"]["lr"] == 3e-4 and raw["train"]["steps"] == 5

@@ -34,7 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from transferkit.core.errors import TransferkitError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # ``key=value`` overrides may come after options (``bench NAME --methods a,b train.steps=10``):
+    # argparse stops filling a positional list at the first option, so collect the rest here
+    if extra and hasattr(args, "overrides") and all("=" in a and not a.startswith("-") for a in extra):
+        args.overrides = list(args.overrides or []) + list(extra)
+    elif extra:
+        parser.error("unrecognized arguments: " + " ".join(extra))
     if not getattr(args, "command", None):
         parser.print_help()
         return 0

@@ -26,6 +26,7 @@ the bad value and the allowed ones before anything trains.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(p)!r} does not exist; give the path to a YAML file "
                           "(see configs/ for examples)")
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = yaml.load(p.read_text(), Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
@@ -177,9 +178,20 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)$")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 safe loader that also reads ``2e-5`` (exponent without a dot) as a number."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
+
+
 def _parse_value(text: str) -> Any:
+    # YAML 1.1 reads ``2e-5`` (no dot) as a string; a user typing it means the number
     try:
-        return yaml.safe_load(text) if text != "" else ""
+        return yaml.load(text, Loader=_Loader) if text != "" else ""  # noqa: S506
     except yaml.YAMLError:
         return text
 
