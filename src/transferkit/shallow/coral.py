@@ -39,7 +39,8 @@ _SOLVERS = ("auto", "dense", "gram")
 
 
 def _sym_power(c: np.ndarray, power: float) -> np.ndarray:
-    w, v = linalg.eigh(c)
+    # full spectrum: LAPACK's divide-and-conquer (syevd) is ~25% faster here than the default MRRR
+    w, v = linalg.eigh(c, driver="evd", check_finite=False)
     w = np.clip(w, 1e-12, None)
     return (v * w**power) @ v.T
 
@@ -70,7 +71,7 @@ def _apply_cov_power(Y: np.ndarray, X: np.ndarray, reg: float, power: float) -> 
     Xc = (X - X.mean(axis=0)) / np.sqrt(max(n - 1, 1))
     G = Xc @ Xc.T
     with lapack_threads(n):
-        w, U = linalg.eigh((G + G.T) * 0.5, check_finite=False)
+        w, U = linalg.eigh((G + G.T) * 0.5, driver="evd", check_finite=False)
     P = (Y @ Xc.T) @ U
     P *= _power_ratio(w, reg, power)
     return reg ** power * Y + (P @ U.T) @ Xc
