@@ -316,3 +316,30 @@ def test_encoded_inputs_in_chunks_and_memory_limit(char_encoder, monkeypatch):
     monkeypatch.setattr(EncodedInputs, "MAX_INPUT_BYTES", 26 * 4 * 50)
     with pytest.raises(ConfigError, match="would take"):
         enc(texts, label="part")
+
+
+def test_second_run_reads_the_cache_and_the_reports_show_both_timings(tmp_path, char_encoder):
+    """Two runs of one experiment on frozen-encoder features: the first extracts, the second reads
+    the cache; report.md and the bench table name the hit with both timings and their ratio."""
+    from transferkit.experiment.bench import write_bench_tables
+    from transferkit.experiment.config import validate_config
+    from transferkit.experiment.runner import run_experiment
+
+    src, tgt = tmp_path / "src.jsonl", tmp_path / "tgt.jsonl"
+    words = [("good great", "pos"), ("bad awful", "neg"), ("great fine", "pos"), ("awful poor", "neg")] * 3
+    src.write_text("\n".join(json.dumps({"text": t, "label": lab}) for t, lab in words))
+    tgt.write_text("\n".join(json.dumps({"text": t.upper(), "label": lab}) for t, lab in words))
+    raw = {"name": "cache-twice", "seed": 0,
+           "data": {"name": "text_files", "params": {"source": str(src), "target": str(tgt), "encoder": char_encoder,
+                                                      "cache_dir": str(tmp_path / "cache"), "progress": False}},
+           "methods": [{"name": "logreg"}]}
+    first = run_experiment(validate_config(raw), tmp_path / "r1", progress=False)
+    second = run_experiment(validate_config(raw), tmp_path / "r2", progress=False)
+    (t1, info1), = first.task_info.items()
+    (t2, info2), = second.task_info.items()
+    assert "extracted" in info1["feature_cache"] and "cache hit" not in info1["feature_cache"]
+    assert info2["feature_cache"].count("cache hit") == 2 and "extraction took" in info2["feature_cache"]
+    assert "faster" in info2["feature_cache"]
+    assert "cache hit" in (tmp_path / "r2" / "report.md").read_text()
+    assert "cache hit" in write_bench_tables(second, tmp_path / "b")
+    assert first.runs[0].metrics["target_accuracy"] == second.runs[0].metrics["target_accuracy"]

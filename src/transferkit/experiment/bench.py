@@ -152,6 +152,9 @@ def write_bench_tables(result: ExperimentResult, out: Path) -> str:
     notes = sorted({info.get("notes", "") for info in result.task_info.values() if info.get("notes")})
     if notes:
         lines += ["", "Protocol: " + " ".join(notes)]
+    caches = [(t, info["feature_cache"]) for t, info in result.task_info.items() if info.get("feature_cache")]
+    if caches:
+        lines += ["", "Frozen-encoder features:"] + [f"- {t}: {c}" for t, c in caches]
     failed = [r for r in result.runs if r.status != "ok"]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r.task} {r.method}: {r.error}" for r in failed]

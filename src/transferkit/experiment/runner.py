@@ -307,6 +307,16 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
                      history=fr.history, timings=timings, **extra)
 
 
+def _feature_cache_summary(log: Any) -> str:
+    """One line per encoded part of a task (frozen-encoder features): extracted, or read from the
+    feature cache with both timings and their ratio (``EncodedInputs.log``)."""
+    if not isinstance(log, dict):
+        return ""
+    parts = [f"{part}: {info['summary']}" for part, info in log.items()
+             if isinstance(info, dict) and info.get("summary")]
+    return "; ".join(parts)
+
+
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, progress: bool = True,
                    write: bool = True, callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()
                    ) -> ExperimentResult:
@@ -335,6 +345,9 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
         result.benchmark = task.benchmark or cfg.data.name
         result.task_info[task.name] = {**task.train.summary(), "test_n": 0 if task.x_test is None else len(task.x_test),
                                        "notes": task.notes, "load_seconds": time.perf_counter() - t_load}
+        cache_summary = _feature_cache_summary(getattr(task, "feature_cache", None))
+        if cache_summary:
+            result.task_info[task.name]["feature_cache"] = cache_summary
         split = selection_split(task, cfg.selection, cfg.seed) if cfg.selection is not None else None
         emb = input_embedding(task, cfg)
         if emb is not None:
