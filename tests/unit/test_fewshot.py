@@ -22,21 +22,7 @@ from transferkit.fewshot import (
 )
 from transferkit.models.encoders.base import Encoder
 
-
-@pytest.fixture(autouse=True, scope="module")
-def offline():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access is blocked in this test")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    mp.setattr(socket.socket, "connect_ex", refuse)
-    mp.setattr(socket, "create_connection", refuse)
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("network_blocked")
 
 
 class BagOfWords(Encoder):

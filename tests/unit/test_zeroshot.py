@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import numpy as np
 import pytest
 
@@ -22,21 +20,7 @@ from transferkit.zeroshot import (
     select_eszsl_params,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def offline():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("HF_HUB_OFFLINE", "1")
-    mp.setenv("TRANSFORMERS_OFFLINE", "1")
-
-    def refuse(*args, **kwargs):
-        raise OSError("network access is blocked in this test")
-
-    mp.setattr(socket.socket, "connect", refuse)
-    mp.setattr(socket.socket, "connect_ex", refuse)
-    mp.setattr(socket, "create_connection", refuse)
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("network_blocked")
 
 
 class LookupEncoder:
