@@ -75,7 +75,12 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
         train.pop(k, None)  # do not change the trained model
     model = spec.model or cfg.model
-    parts: list[Any] = [cfg.seed, cfg.raw["data"], task.name, spec.name, spec.params,
+    # which other tasks the data section lists does not change this task's run (its seed derives
+    # from the experiment seed, the task and the method), so a single-task run is reused later
+    data = dict(cfg.raw["data"])
+    if isinstance(data.get("params"), dict):
+        data["params"] = {k: v for k, v in data["params"].items() if k != "tasks"}
+    parts: list[Any] = [cfg.seed, data, task.name, spec.name, spec.params,
                         asdict(model) if spec.kind == "deep" else None,
                         train if spec.kind == "deep" else None]
     if cfg.selection is not None:  # another training split; scores of every validator are stored,
