@@ -218,13 +218,17 @@ def _make_fabric(cfg: TrainConfig) -> Any:
 
 
 def _distributed_worker(fabric: Any, model: nn.Module, method: Method, train: DomainDataset,
-                        cfg: TrainConfig, kwargs: dict[str, Any]) -> tuple[bytes, FitResult]:
-    import io
-
+                        cfg: TrainConfig, kwargs: dict[str, Any], out: Path) -> None:
+    """One data-parallel process: train, then (rank 0 only) write the trained weights and the
+    result to ``out``. Nothing large is returned: the launcher sends rank 0's return value through
+    a pipe that the parent reads only after every process has exited, so a return value larger
+    than the pipe's buffer (64 KiB on Linux; a LeNet's weights are ~0.5 MB) would block rank 0
+    forever and hang the run."""
     res = fit(model, method, train, cfg, fabric=fabric, **kwargs)
-    buf = io.BytesIO()  # plain bytes: shared-memory tensors would not outlive the worker
-    torch.save(nn.ModuleDict({"model": model, "method": method}).state_dict(), buf)
-    return buf.getvalue(), res
+    if fabric.global_rank == 0:
+        # tensors saved to a file (not shared memory, which would not outlive the worker)
+        save_checkpoint({"bundle": nn.ModuleDict({"model": model, "method": method}).state_dict(),
+                         "result": res}, out)
 
 
 def fit(
@@ -268,12 +272,18 @@ def fit(
         fabric = _make_fabric(cfg)
         kwargs = dict(seed=seed, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
                       eval_fn=eval_fn, callbacks=callbacks, desc=desc)
-        import io
+        import tempfile
 
-        blob, res = fabric.launch(_distributed_worker, model, method, train, cfg, kwargs)
-        state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-        nn.ModuleDict({"model": model, "method": method}).load_state_dict(state)
-        return res
+        with tempfile.TemporaryDirectory(prefix="transferkit-ddp-") as tmp:
+            out = Path(tmp) / "rank0.pt"
+            fabric.launch(_distributed_worker, model, method, train, cfg, kwargs, out)
+            if not out.is_file():
+                raise RuntimeError(f"data-parallel training ended without rank 0's result ({out})")
+            # written moments ago by our own rank-0 process into a private temporary folder; the
+            # result (history rows, etc.) is a plain object, hence not weights_only
+            state = torch.load(out, map_location="cpu", weights_only=False)
+        nn.ModuleDict({"model": model, "method": method}).load_state_dict(state["bundle"])
+        return state["result"]
     fabric = fabric or _make_fabric(cfg)
     src, tgt = train.source(), train.target()
     xs_all, xt_all = input_tensor(src.x), input_tensor(tgt.x)
@@ -317,6 +327,14 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             start, history, resumed = int(state["step"]), list(state["history"]), int(state["step"])
     wrapped, optimizer = fabric.setup(bundle, optimizer)
     wmodel, wmethod = wrapped.module["model"], wrapped.module["method"]
+    # Methods call the model and their own parts directly (``wrapped.module[...]``), never the
+    # DDP wrapper's forward, so DDP's gradient hooks never fire: with several processes, the
+    # gradients are averaged here right before every optimizer step, and the buffers (batch-norm
+    # statistics, a method's running state) follow rank 0 at the start of every step.
+    if cfg.grad_clip > 0:  # clip the averaged gradients: install clipping first (inner)
+        _clip_before_step(optimizer, bundle, cfg.grad_clip)
+    if fabric.world_size > 1:
+        _average_before_step(optimizer, fabric.world_size)
     optim = Optim(lambda loss: fabric.backward(applied.regularize(loss, optim)), {"all": optimizer},
                   type(method).__name__.lower(), Step(start, cfg.steps))
 
@@ -344,8 +362,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             applied.num_labelled = len(si)
             info = Step(step, cfg.steps)
             optim.step_info = info
-            if cfg.grad_clip > 0:
-                _clip_before_step(optimizer, bundle, cfg.grad_clip)
+            if fabric.world_size > 1:
+                broadcast_buffers(bundle)
             terms = method.training_step(wmodel, batch, info, optim) if wmethod is method else \
                 wmethod.training_step(wmodel, batch, info, optim)
             for k, v in applied.logged.items():  # the strategy's regulariser, as its own terms
@@ -391,6 +409,81 @@ def _clip_before_step(optimizer: torch.optim.Optimizer, bundle: nn.Module, max_n
 
     optimizer.step = step  # type: ignore[method-assign]
     optimizer._tk_clip = True  # type: ignore[attr-defined]
+
+
+def _by_dtype(tensors: list[torch.Tensor]) -> dict[tuple[torch.dtype, torch.device], list[int]]:
+    groups: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.dtype, t.device), []).append(i)
+    return groups
+
+
+def average_gradients(params: Sequence[torch.Tensor], world: int) -> None:
+    """Replace the gradients of ``params`` by their mean over the ``world`` processes of the
+    default process group: one all-reduce per dtype, in the same order on every process.
+
+    A parameter without a gradient on some process counts as zero there (that process's loss did
+    not depend on it); one without a gradient on every process keeps none, so the optimizer skips
+    it as in single-process training. Every process must call this the same number of times."""
+    import torch.distributed as dist
+
+    params = list(params)
+    for p in params:
+        if p.grad is not None and p.grad.is_sparse:
+            raise NotImplementedError("data-parallel training does not average sparse gradients; "
+                                      "use dense parameters (e.g. nn.Embedding(sparse=False)) or devices: 1")
+    for (dtype, device), idx in _by_dtype(params).items():
+        ps = [params[i] for i in idx]
+        parts = [p.grad.detach().reshape(-1) if p.grad is not None else torch.zeros(p.numel(), dtype=dtype,
+                                                                                     device=device)
+                 for p in ps]
+        parts.append(torch.tensor([float(p.grad is not None) for p in ps], dtype=dtype, device=device))
+        flat = torch.cat(parts)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        has = flat[-len(ps):]
+        offset = 0
+        for p, count in zip(ps, has.tolist()):
+            chunk = flat[offset:offset + p.numel()].view(p.shape)
+            offset += p.numel()
+            if count == 0:
+                continue
+            if p.grad is None:
+                p.grad = torch.empty_like(p)  # keeps the parameter's memory format (channels-last)
+            p.grad.copy_(chunk).div_(world)
+
+
+def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
+    """Copy every buffer of ``module`` from process ``src`` to the others (one broadcast per dtype),
+    as DDP does before each forward pass: all processes then compute with the same batch-norm
+    statistics and method state, and a run resumed from rank 0's checkpoint is exact."""
+    import torch.distributed as dist
+
+    bufs = [b for b in module.buffers()]
+    for idx in _by_dtype(bufs).values():
+        group = [bufs[i] for i in idx]
+        flat = torch.cat([b.detach().reshape(-1) for b in group])
+        dist.broadcast(flat, src=src)
+        offset = 0
+        for b in group:
+            with torch.no_grad():
+                b.copy_(flat[offset:offset + b.numel()].view(b.shape))
+            offset += b.numel()
+
+
+def _average_before_step(optimizer: torch.optim.Optimizer, world: int) -> None:
+    """Wrap ``optimizer.step`` once so the gradients of its parameters are averaged over the
+    processes right before every update (before clipping, if clipping is installed first)."""
+    if getattr(optimizer, "_tk_average", False):
+        return
+    inner = optimizer.step
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def step(*a: Any, **k: Any) -> Any:
+        average_gradients(params, world)
+        return inner(*a, **k)
+
+    optimizer.step = step  # type: ignore[method-assign]
+    optimizer._tk_average = True  # type: ignore[attr-defined]
 
 
 def input_tensor(x: np.ndarray) -> torch.Tensor:
