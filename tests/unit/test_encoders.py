@@ -189,3 +189,22 @@ def test_without_the_extras_building_an_encoder_names_the_extra(monkeypatch):
         create_encoder("minilm")
     with pytest.raises(ConfigError, match=r"pip install 'transferkit\[vision\]'"):
         create_encoder("efficientnet_lite0")
+
+
+def test_random_efficientnet_features_keep_their_scale(network_blocked):
+    """``pretrained=False`` follows the reference initialisation: in eval mode the random network's
+    features are of order 1 and tell images apart (PyTorch's default init gave ~1e-9)."""
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from transferkit.models.encoders import create_encoder
+
+    torch.manual_seed(0)
+    enc = create_encoder("efficientnet_lite0", {"pretrained": False}).eval()
+    x = torch.rand(6, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        f = enc(x)
+    assert f.shape == (6, 1280)
+    assert 0.05 < f.std().item() < 20
+    assert (f[0] - f[1]).abs().mean().item() > 1e-3
+    dw = next(m for m in enc.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1)
+    k = dw.kernel_size[0] * dw.kernel_size[1] * dw.out_channels // dw.groups
+    assert abs(dw.weight.std().item() - (2.0 / k) ** 0.5) < 0.25 * (2.0 / k) ** 0.5

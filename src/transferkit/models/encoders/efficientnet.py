@@ -97,11 +97,33 @@ def resize_batch(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=hw, mode="bilinear", align_corners=False, antialias=shrink).numpy()
 
 
+def reference_init(net: nn.Module) -> None:
+    """Initialise like the reference TensorFlow EfficientNet (Tan & Le 2019, ``efficientnet_model.py``):
+    convolution kernels ~ N(0, 2 / fan_out) with ``fan_out = k_h * k_w * out_channels / groups``
+    (so a depthwise kernel's fan-out is ``k_h * k_w``), biases 0, batch-norm scale 1 and shift 0.
+
+    PyTorch's default (uniform, variance ``1 / (3 fan_in)``) shrinks the signal at every one of the
+    ~50 convolutions: in eval mode, with batch norm at its initial statistics, a randomly
+    initialised network's features come out around 1e-9, useless as a random-features baseline."""
+    import math
+
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            fan_out = kh * kw * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class EfficientNetLite0Encoder(Encoder):
     """EfficientNet-Lite0: images (B, 3, H, W), normalised by :meth:`preprocess` -> (B, 1280).
 
     ``pretrained``: the packaged ImageNet-1k weights (False: the same architecture, randomly
-    initialised by PyTorch's defaults). ``image_size``: side to which :meth:`preprocess` resizes
+    initialised as the reference implementation does, see :func:`reference_init`). ``image_size``: side to which :meth:`preprocess` resizes
     images (None: keep their size). ``normalization``: ``"lite"`` (the weights' own, (x-127)/128)
     or ``"imagenet"`` (mean/std). ``drop_connect_rate``: stochastic depth while training (0.2 in
     the paper; no effect in eval mode). ``weights``: another local state-dict file for this
@@ -136,6 +158,8 @@ class EfficientNetLite0Encoder(Encoder):
             from transferkit.models.encoders.weights import load_weights
 
             load_weights(self.net, path, ignore=("_fc.",))
+        else:
+            reference_init(self.net)
         self.image_size = image_size
         self.normalization = normalization
         self.drop_connect_rate = float(drop_connect_rate)
