@@ -45,6 +45,7 @@ def test_resume_after_crash_matches_uninterrupted(blobs_task, tmp_path):
     model, method = _setup()
     full = fit(model, method, blobs_task.train, CFG, seed=3)
     ref = [p.detach().clone() for p in model.parameters()]
+    assert full.seconds > 0 and 0 < full.cpu_seconds < 4 * full.seconds + 1  # wall and CPU time recorded
 
     ckpt = tmp_path / "ckpt.pt"
     m1, me1 = _setup()

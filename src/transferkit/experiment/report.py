@@ -70,7 +70,7 @@ _PNG_DPI = 90
 _MAX_CLASSES_LISTED = 40  # per-class accuracy values shown before "... +N more"
 _ANNOTATE_CONFUSION_UP_TO = 15  # classes; larger matrices get colours only
 _NON_SERIES_KEYS = frozenset({"step", "epoch", "lr", "learning_rate"})
-_TIMING_ORDER = ("fit", "evaluate", "total")
+_TIMING_ORDER = ("fit", "fit_cpu", "evaluate", "total")
 _MAIN_METRICS = ("target_accuracy", "source_accuracy")
 
 

@@ -290,7 +290,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         s = evaluate(model, task.x_test, task.y_test, task.num_classes)
         metrics["target_accuracy"] = s["accuracy"]
         extra = {"per_class_accuracy": s["per_class"], "confusion": s["confusion"]}
-    timings = {"fit": fr.seconds, "evaluate": time.perf_counter() - t1}
+    timings = {"fit": fr.seconds, "fit_cpu": fr.cpu_seconds, "evaluate": time.perf_counter() - t1}
     if fr.resumed_from is not None:
         metrics["resumed_from_step"] = float(fr.resumed_from)
     if cfg.selection is not None and split is not None and len(val_idx):

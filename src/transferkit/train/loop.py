@@ -45,6 +45,9 @@ class FitResult:
     steps: int = 0
     resumed_from: int | None = None
     seconds: float = 0.0
+    #: CPU time of this process over the same span (every thread): on a shared machine, the cost
+    #: of the run itself, where ``seconds`` (wall) also counts the time other jobs took
+    cpu_seconds: float = 0.0
 
 
 class EpochSampler:
@@ -344,7 +347,7 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
                              "torch_rng": torch.get_rng_state(), "step": step, "history": history,
                              "finetune": applied.strategy.state_dict(), "fingerprint": fingerprint}, ckpt)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not cfg.progress or rank != 0,
                leave=False, dynamic_ncols=True)
     running: dict[str, float] = {}
@@ -394,7 +397,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
         with torch.no_grad():
             wmethod.on_fit_end(wmodel, fabric.to_device(xt_all))
     checkpoint(cfg.steps)
-    return FitResult(history=history, steps=cfg.steps, resumed_from=resumed, seconds=time.perf_counter() - t0)
+    return FitResult(history=history, steps=cfg.steps, resumed_from=resumed, seconds=time.perf_counter() - t0,
+                     cpu_seconds=time.process_time() - c0)
 
 
 def _clip_before_step(optimizer: torch.optim.Optimizer, bundle: nn.Module, max_norm: float) -> None:
