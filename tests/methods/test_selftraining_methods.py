@@ -180,12 +180,32 @@ def test_methods_run_on_images(name, shape):
         assert terms and all(v.dim() == 0 and torch.isfinite(v) for v in terms.values())
 
 
-def test_fixmatch_consistency_uses_confident_weak_predictions_only():
-    model, method = _make("fixmatch", {"threshold": 0.0})
+@pytest.mark.parametrize("relative", [False, True])
+def test_fixmatch_consistency_uses_confident_weak_predictions_only(relative):
+    model, method = _make("fixmatch", {"threshold": 0.0, "relative_threshold": relative})
     batch = Batch(torch.randn(8, 6), torch.randint(0, 3, (8,)), torch.randn(8, 6))
     assert float(method.compute_loss(model, batch, Step(0, 10))["consistency"].detach()) > 0
-    method.threshold = 1.01
+    method.threshold = 1.01 if not relative else 1e6
     assert float(method.compute_loss(model, batch, Step(0, 10))["consistency"].detach()) == 0.0
+
+
+def test_aligned_pseudo_labels_against_direct_computation():
+    """AdaMatch's distribution alignment and relative threshold, against a hand computation: target
+    predictions piled on class 0 are re-weighted towards the source proportions."""
+    from transferkit.losses import aligned_pseudo_labels, confidence_pseudo_labels
+
+    p_s = torch.tensor([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9], [0.8, 0.1, 0.1]])
+    p_t = torch.tensor([[0.97, 0.02, 0.01], [0.9, 0.08, 0.02], [0.6, 0.1, 0.3], [0.5, 0.45, 0.05]])
+    ratio = p_s.mean(0) / p_t.mean(0)
+    q = p_t * ratio
+    q = q / q.sum(1, keepdim=True)
+    tau = 0.7 * p_s.max(1).values.mean()
+    labels, mask = aligned_pseudo_labels(p_t, p_s, 0.7)
+    assert torch.equal(labels, q.argmax(1)) and torch.equal(mask, q.max(1).values >= tau)
+    assert set(labels.tolist()) != {0}  # plain argmax would give class 0 to all four
+    assert confidence_pseudo_labels(p_t, 0.7)[0].tolist() == [0, 0, 0, 0]
+    plain = aligned_pseudo_labels(p_t, p_s, 0.7, distribution_alignment=False, relative_threshold=False)
+    assert all(torch.equal(a, b) for a, b in zip(plain, confidence_pseudo_labels(p_t, 0.7)))
 
 
 def test_pretext_tasks_have_recoverable_labels():

@@ -22,6 +22,7 @@ from transferkit.losses.mmd import GaussianKernels, joint_mmd, mk_mmd
 __all__ += ["GaussianKernels", "afn_loss", "bsp_loss", "classifier_discrepancy", "coral_loss",
             "joint_mmd", "mcc_loss", "mdd_loss", "mk_mmd"]
 from transferkit.losses.information import (
+    aligned_pseudo_labels,
     class_balanced_pseudo_labels,
     class_balanced_thresholds,
     cluster_pseudo_labels,
@@ -32,6 +33,6 @@ from transferkit.losses.information import (
     pseudo_label_loss,
 )
 
-__all__ += ["class_balanced_pseudo_labels", "class_balanced_thresholds", "cluster_pseudo_labels",
+__all__ += ["aligned_pseudo_labels", "class_balanced_pseudo_labels", "class_balanced_thresholds", "cluster_pseudo_labels",
             "confidence_pseudo_labels", "information_maximization", "marginal_entropy", "nearest_centroid",
             "pseudo_label_loss"]

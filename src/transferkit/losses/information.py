@@ -42,6 +42,26 @@ def confidence_pseudo_labels(probs: torch.Tensor, threshold: float) -> tuple[tor
     return labels, conf >= threshold
 
 
+def aligned_pseudo_labels(probs_t: torch.Tensor, probs_s: torch.Tensor, threshold: float, *,
+                          distribution_alignment: bool = True, relative_threshold: bool = True
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pseudo-labels of target predictions ``probs_t`` (Nt, K) with AdaMatch's corrections
+    (Berthelot et al., ICLR 2022), given the source predictions ``probs_s`` (Ns, K) of the same step:
+
+    - distribution alignment: ``q = normalize(probs_t * mean(probs_s) / mean(probs_t))`` (batch
+      means over samples), so the batch's pseudo-labels follow the source class proportions;
+    - relative threshold: ``tau = threshold * mean_i max_k probs_s[i, k]``.
+
+    Returns ``(argmax_k q_ik, max_k q_ik >= tau)``; with both off it is
+    :func:`confidence_pseudo_labels` (FixMatch)."""
+    q = probs_t
+    if distribution_alignment:
+        q = q * (probs_s.mean(0) / q.mean(0).clamp_min(1e-6))
+        q = q / q.sum(1, keepdim=True).clamp_min(1e-12)
+    tau = threshold * (float(probs_s.max(1).values.mean()) if relative_threshold else 1.0)
+    return confidence_pseudo_labels(q, tau)
+
+
 def class_balanced_thresholds(probs: torch.Tensor, portion: float) -> torch.Tensor:
     """Per-class thresholds (K,) from reference predictions ``probs`` (N, K): for each class k,
     the confidence of the ``ceil(portion * n_k)``-th most confident sample predicted as k (CBST's
