@@ -57,3 +57,26 @@ def test_exponent_without_dot_is_a_number(tmp_path):
 
     raw = load_config_file(p)
     assert raw["train"]["lr"] == 3e-4 and raw["train"]["steps"] == 5
+
+
+def test_run_fingerprint_follows_defaults_not_the_task_list(monkeypatch):
+    """A saved run is reused only while what it computed is unchanged: a new default of the method
+    or the model changes the fingerprint; the list of other tasks does not."""
+    from types import SimpleNamespace
+
+    from transferkit.core.registry import Entry
+    from transferkit.experiment.bench import bench_config
+    from transferkit.experiment.runner import _fingerprint
+
+    task = SimpleNamespace(name="t")
+    cfg = validate_config(bench_config("digits", ["dann"]))
+    fp = _fingerprint(cfg, cfg.methods[0], task)
+    other_tasks = validate_config(bench_config("digits", ["dann"], ["data.params.tasks=[mnist->uci]"]))
+    assert _fingerprint(other_tasks, other_tasks.methods[0], task) == fp
+    original = Entry.defaults
+    monkeypatch.setattr(Entry, "defaults", lambda self: {**original(self), "trade_off": 9.0}
+                        if self.name == "dann" else original(self))
+    assert _fingerprint(cfg, cfg.methods[0], task) != fp
+    monkeypatch.setattr(Entry, "defaults", lambda self: {**original(self), "dropout": 0.1}
+                        if self.name == "lenet" else original(self))
+    assert _fingerprint(cfg, cfg.methods[0], task) != fp

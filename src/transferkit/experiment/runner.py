@@ -68,6 +68,29 @@ def _published(task: Task, method: str) -> tuple[float | None, str | None]:
     return (hit[0], hit[1]) if hit else (None, None)
 
 
+def _with_defaults(kind: str, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` over the registered defaults of ``name`` (values JSON cannot hold stand as their
+    type's name, so the fingerprint stays stable across processes)."""
+    from transferkit.core.registries import METHODS, MODELS, SHALLOW
+
+    reg = {"deep": METHODS, "shallow": SHALLOW, "model": MODELS}.get(kind)
+    try:
+        defaults = reg.entry(name, kind).defaults() if reg is not None else {}
+    except Exception:  # noqa: BLE001 - an unknown name fails elsewhere, with its own message
+        defaults = {}
+
+    def stable(v: Any) -> Any:
+        if v is None or isinstance(v, (str, int, float, bool)):
+            return v
+        if isinstance(v, (list, tuple)):
+            return [stable(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): stable(x) for k, x in v.items()}
+        return type(v).__qualname__
+
+    return {k: stable(v) for k, v in {**defaults, **params}.items()}
+
+
 def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     from transferkit.train.loop import config_fingerprint
 
@@ -80,8 +103,10 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     data = dict(cfg.raw["data"])
     if isinstance(data.get("params"), dict):
         data["params"] = {k: v for k, v in data["params"].items() if k != "tasks"}
-    parts: list[Any] = [cfg.seed, data, task.name, spec.name, spec.params,
-                        asdict(model) if spec.kind == "deep" else None,
+    # every parameter with its current default: a change of a method's (or model's) default
+    # changes what a run computes, so its saved result must not be reused
+    parts: list[Any] = [cfg.seed, data, task.name, spec.name, _with_defaults(spec.kind, spec.name, spec.params),
+                        [model.name, _with_defaults("model", model.name, model.params)] if spec.kind == "deep" else None,
                         train if spec.kind == "deep" else None]
     if cfg.selection is not None:  # another training split; scores of every validator are stored,
         sel = cfg.selection        # so only a validator with non-default params changes them
