@@ -20,6 +20,7 @@ import torch.distributed as dist
 from transferkit.core.registries import METHODS
 from transferkit.data import make_task
 from transferkit.models import create_model
+from transferkit.testing import crash_at
 from transferkit.train import TrainConfig, fit
 from transferkit.train.checkpoint import load_checkpoint
 from transferkit.train.loop import average_gradients, broadcast_buffers
@@ -70,17 +71,12 @@ def test_lenet_two_processes_match_one_process(image_task):
         torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5, msg=f"parameter {name} differs")
 
 
-class Crash(Exception):
-    pass
-
 
 def test_lenet_resume_under_ddp_is_exact(image_task, tmp_path):
     ref, ref_res = _train(image_task, 2, 8, checkpoint_path=tmp_path / "ref.pt", fingerprint="f")
     ckpt = tmp_path / "c.pt"
 
-    def crash(step, terms):
-        if step == 5:
-            raise Crash("killed")
+    crash = crash_at(5)
 
     with pytest.raises(torch.multiprocessing.ProcessRaisedException, match="killed"):
         _train(image_task, 2, 8, checkpoint_path=ckpt, fingerprint="f", callbacks=[crash])

@@ -7,7 +7,7 @@ import torch
 from transferkit.core.registries import METHODS
 from transferkit.data import make_task
 from transferkit.models import create_model
-from transferkit.testing import shifted_blobs
+from transferkit.testing import crash_at, shifted_blobs
 from transferkit.train import TrainConfig, evaluate, fit
 from transferkit.train.checkpoint import load_checkpoint
 
@@ -39,19 +39,13 @@ def test_two_processes_match_one_within_noise(hard_task):
     assert len(res2.history) == 6  # metrics from rank 0 only, once
 
 
-class Crash(Exception):
-    pass
-
-
 def test_resume_under_ddp_is_exact(hard_task, tmp_path):
     ref, ref_res = _train(hard_task, 2, checkpoint_path=tmp_path / "ref.pt", fingerprint="f")
     ckpt = tmp_path / "c.pt"
 
-    def crash(step, terms):
-        if step == 90:
-            raise Crash("killed")
+    crash = crash_at(90)
 
-    with pytest.raises(Exception):
+    with pytest.raises(torch.multiprocessing.ProcessRaisedException, match="killed"):
         _train(hard_task, 2, checkpoint_path=ckpt, fingerprint="f", callbacks=[crash])
     assert load_checkpoint(ckpt)["step"] == 75
     m, res = _train(hard_task, 2, checkpoint_path=ckpt, fingerprint="f")

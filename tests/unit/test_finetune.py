@@ -20,6 +20,7 @@ from transferkit.data.dataset import DomainDataset
 from transferkit.finetune import create_strategy, layer_view
 from transferkit.methods.source_only import SourceOnly
 from transferkit.models import Classifier, create_model
+from transferkit.testing import Crash, crash_at
 from transferkit.train import TrainConfig, evaluate, fit
 from transferkit.train.checkpoint import load_checkpoint
 from transferkit.train.loop import EpochSampler, param_groups
@@ -210,15 +211,6 @@ def test_gradual_unfreezing_every_n_steps():
     assert s.unfreeze_steps(3, 1000) == [21, 14, 7]
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_at(k):
-    def cb(step, terms):
-        if step == k:
-            raise Crash
-    return cb
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -232,7 +224,7 @@ def test_every_strategy_resumes_exactly(name, blobs_task, tmp_path):
     ckpt = tmp_path / "c.pt"
     with pytest.raises(Crash):
         fit(_model(), _method(), blobs_task.train, cfg, seed=3, checkpoint_path=ckpt, fingerprint="f",
-            callbacks=[_crash_at(17)])
+            callbacks=[crash_at(17)])
     assert load_checkpoint(ckpt)["step"] == 15
     m2 = _model(seed=99)  # a fresh process builds fresh weights (and L2-SP must not take them as its start)
     res = fit(m2, _method(), blobs_task.train, cfg, seed=3, checkpoint_path=ckpt, fingerprint="f")

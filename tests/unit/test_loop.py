@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from transferkit import TrainingDivergedError
 from transferkit.core.registries import METHODS
 from transferkit.methods.base import Method
 from transferkit.models import create_model
+from transferkit.testing import Crash, crash_at
 from transferkit.train import TrainConfig, evaluate, fit
 from transferkit.train.checkpoint import load_checkpoint
 
@@ -30,17 +30,6 @@ def _setup(name="dann", seed=0):
 CFG = TrainConfig(steps=120, batch_size=16, checkpoint_every=25, log_every=10, progress=False)
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_at(k):
-    def cb(step, terms):
-        if step == k:
-            raise Crash
-    return cb
-
-
 def test_resume_after_crash_matches_uninterrupted(blobs_task, tmp_path):
     model, method = _setup()
     full = fit(model, method, blobs_task.train, CFG, seed=3)
@@ -50,7 +39,7 @@ def test_resume_after_crash_matches_uninterrupted(blobs_task, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     m1, me1 = _setup()
     with pytest.raises(Crash):
-        fit(m1, me1, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="x", callbacks=[_crash_at(63)])
+        fit(m1, me1, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="x", callbacks=[crash_at(63)])
     assert load_checkpoint(ckpt)["step"] == 50
     m2, me2 = _setup(seed=99)  # a fresh process would build fresh weights
     res = fit(m2, me2, blobs_task.train, CFG, seed=3, checkpoint_path=ckpt, fingerprint="x")
@@ -105,6 +94,7 @@ def test_nan_guard_names_method_term_step_and_keeps_checkpoint(blobs_task, tmp_p
 
 KILL_SCRIPT = """
 import sys, time, numpy as np, torch
+torch.set_num_threads(1)  # a tiny model; several threads only lose time on a busy machine
 from transferkit.testing import shifted_blobs
 from transferkit.data import make_task
 from transferkit.experiment.config import validate_config

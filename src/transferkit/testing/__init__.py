@@ -7,7 +7,19 @@ from typing import Any
 
 from transferkit.testing.data import shifted_blobs
 
-__all__ = ["check_method", "shifted_blobs"]
+__all__ = ["Crash", "check_method", "crash_at", "shifted_blobs"]
+
+
+class Crash(Exception):
+    """Raised by :func:`crash_at`: a run killed in the middle, for resume tests."""
+
+
+def crash_at(step: int):
+    """A training-loop callback ``(step, terms)`` that raises :class:`Crash` ("killed") at ``step``."""
+    def callback(s: int, terms: Any) -> None:
+        if s == step:
+            raise Crash("killed")
+    return callback
 
 
 def __getattr__(name: str) -> Any:
