@@ -476,3 +476,22 @@ def test_integer_token_ids_end_to_end(method):
     fit(model, me, ds, _cfg("discriminative_lr", steps=60, lr=0.1), seed=0)
     acc = evaluate(model, xt, yt, 2)["accuracy"]
     assert acc > 80, acc  # the two classes use disjoint token ranges
+
+
+@pytest.mark.parametrize("name, params", [("gradual_unfreeze", {"every": 5}), ("freeze", {"k": 1})])
+def test_freeze_bn_keeps_running_statistics_of_training_groups(name, params, blobs_task):
+    """``freeze_bn``: batch norm of backbone groups keeps its running statistics once the group
+    trains (its affine parameters still train); without it the statistics move."""
+    moved = {}
+    for freeze_bn in (False, True):
+        model = _model()
+        before = [b[1].running_mean.clone() for b in model.backbone.blocks]
+        weights = [b[1].weight.detach().clone() for b in model.backbone.blocks]
+        fit(model, _method("source_only"), blobs_task.train,
+            _cfg({"name": name, "params": {**params, "freeze_bn": freeze_bn}}, steps=30), seed=0)
+        top = model.backbone.blocks[-1][1]
+        moved[freeze_bn] = not torch.equal(top.running_mean, before[-1])
+        if freeze_bn:
+            assert all(torch.equal(b[1].running_mean, m) for b, m in zip(model.backbone.blocks, before))
+            assert not torch.equal(top.weight, weights[-1])  # the scale still trains
+    assert moved == {False: True, True: False}

@@ -134,6 +134,9 @@ class Strategy:
     name: str = "strategy"
     #: whether :meth:`regularizer` needs the batch's features (the labelled rows of the update)
     needs_features: ClassVar[bool] = False
+    #: batch-norm layers in the backbone's layer groups keep their running statistics while their
+    #: group trains (strategies with a ``freeze_bn`` parameter set it per instance)
+    freeze_bn: bool = False
 
     def prepare(self, model: nn.Module) -> None:
         """Change the model's structure (e.g. insert adapters) before anything else. Must be

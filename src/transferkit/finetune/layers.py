@@ -44,11 +44,14 @@ class LinearProbe(Strategy):
 @FINETUNE.register("freeze", description="First k layer groups of the backbone frozen, the rest fine-tuned")
 class Freeze(Strategy):
     """The ``k`` input-side layer groups are frozen (and run in evaluation mode); the upper
-    groups and the new layers train. ``k`` equal to the number of groups is a linear probe."""
+    groups and the new layers train. ``k`` equal to the number of groups is a linear probe.
+    ``freeze_bn``: batch-norm layers of the backbone groups that train keep their running
+    statistics too (their scale and shift still train), as Keras advises for fine-tuning."""
 
-    def __init__(self, *, k: int = 1) -> None:
+    def __init__(self, *, k: int = 1, freeze_bn: bool = False) -> None:
         check(k >= 0, "k", f"got {k!r}; must be 0 or more (the number of input-side layer groups to freeze)")
         self.k = k
+        self.freeze_bn = freeze_bn
 
     def setup(self, model: nn.Module, total_steps: int) -> list[GroupPlan]:
         view = layer_view(model, self.name)
@@ -69,13 +72,18 @@ class GradualUnfreeze(Strategy):
 
     ``decay``: discriminative learning rates as in ULMFiT, group ``i`` from the top at
     ``lr * decay**i`` (1.0 = off; ULMFiT divides by 2.6 per layer, i.e. ``decay = 0.385``).
+    ``freeze_bn``: batch-norm layers of the backbone keep their running statistics after their
+    group is unfrozen (their scale and shift still train). Off, a group's batch norm switches
+    from running to batch statistics the step it unfreezes, which shifts the features the head
+    has fitted at every unfreezing (a visible jump of the training loss with small batches).
     """
 
-    def __init__(self, *, every: int = 0, decay: float = 1.0) -> None:
+    def __init__(self, *, every: int = 0, decay: float = 1.0, freeze_bn: bool = False) -> None:
         check(every >= 0, "every", f"got {every!r}; must be 0 (even split of training) or a number of steps")
         check(0 < decay <= 1, "decay", f"got {decay!r}; must be in (0, 1]")
         self.every = every
         self.decay = decay
+        self.freeze_bn = freeze_bn
 
     def unfreeze_steps(self, num_groups: int, total_steps: int) -> list[int]:
         """First training step of each layer group, input side first."""

@@ -175,11 +175,18 @@ class _Applied:
 
     def frozen_to_eval(self, step: int) -> None:
         """Modules of groups frozen at ``step`` run in evaluation mode (fixed batch-norm statistics,
-        no dropout); call after ``train()``."""
+        no dropout); with the strategy's ``freeze_bn``, so do the batch-norm layers of the groups
+        that train. Call after ``train()``."""
+        keep_bn = bool(getattr(self.strategy, "freeze_bn", False))
         for plan in self.plans:
-            if not plan.trainable_at(step):
-                for m in plan.modules:
+            frozen = not plan.trainable_at(step)
+            for m in plan.modules:
+                if frozen:
                     m.eval()
+                elif keep_bn:
+                    for sub in m.modules():
+                        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                            sub.eval()
 
     def regularize(self, loss: torch.Tensor, optim: Optim) -> torch.Tensor:
         """``loss`` plus the strategy's terms for this update (the first update's are logged)."""
