@@ -168,3 +168,29 @@ def test_same_seed_same_config_identical_experiment_metrics(tmp_path):
     b = run_experiment(cfg, None, progress=False)
     for ra, rb in zip(a.runs, b.runs):
         assert ra.metrics == rb.metrics and ra.history == rb.history and ra.confusion == rb.confusion
+
+
+def test_predict_outputs_takes_token_ids_and_builds_no_graph():
+    """Evaluation outputs come without autograd, and integer inputs (token ids) stay integers."""
+    from torch import nn
+
+    from transferkit.experiment.runner import _deep_outputs
+    from transferkit.train.loop import predict_outputs
+
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = nn.Embedding(20, 4), nn.Linear(4, 3)
+
+        def forward(self, ids):
+            f = self.emb(ids).mean(1)
+            return self.head(f), f
+
+    model = Tokens().train()
+    ids = np.random.default_rng(0).integers(0, 20, (7, 5))
+    logits, feats = predict_outputs(model, ids, batch_size=3)
+    assert logits.shape == (7, 3) and feats.shape == (7, 4) and not logits.requires_grad
+    assert model.training
+    probs, f64 = _deep_outputs(model, ids)
+    np.testing.assert_allclose(probs.sum(1), 1.0)
+    assert f64.dtype == np.float64 and f64.shape == (7, 4)

@@ -76,7 +76,7 @@ def _with_defaults(kind: str, name: str, params: dict[str, Any]) -> dict[str, An
     reg = {"deep": METHODS, "shallow": SHALLOW, "model": MODELS}.get(kind)
     try:
         defaults = reg.entry(name, kind).defaults() if reg is not None else {}
-    except Exception:  # noqa: BLE001 - an unknown name fails elsewhere, with its own message
+    except TransferkitError:  # an unknown name fails elsewhere, with its own message
         defaults = {}
 
     def stable(v: Any) -> Any:
@@ -255,22 +255,15 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
 
 
 def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """``(probabilities, features)`` of a deep classifier on ``x``, in evaluation mode."""
+    """``(probabilities, features)`` of a deep classifier on ``x``, in evaluation mode (float64)."""
     import torch
 
-    was = model.training
-    model.eval()
-    probs, feats = [], []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb = torch.as_tensor(np.ascontiguousarray(x[i:i + batch_size]), dtype=torch.float32)
-            logits, f = model(xb)
-            probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-            feats.append(f.float().reshape(len(f), -1).cpu().numpy())
-    model.train(was)
-    if not probs:
+    from transferkit.train.loop import predict_outputs
+
+    logits, feats = predict_outputs(model, x, batch_size)
+    if logits.numel() == 0:
         return np.zeros((0, 0)), np.zeros((0, 0))
-    return np.concatenate(probs).astype(np.float64), np.concatenate(feats).astype(np.float64)
+    return (torch.softmax(logits, dim=1).numpy().astype(np.float64), feats.numpy().astype(np.float64))
 
 
 def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path | None,

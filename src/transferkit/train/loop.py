@@ -510,14 +510,30 @@ def input_tensor(x: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in evaluation mode, batched, on CPU."""
+def predict_outputs(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits, features)`` of ``model`` on ``x`` in evaluation mode, batched, without autograd,
+    on CPU (features flattened to ``(n, d)``); the model's train/eval mode is restored."""
     was = model.training
     model.eval()
     x = input_tensor(x) if isinstance(x, np.ndarray) else x
-    out = [model(x[i:i + batch_size])[0].float().cpu() for i in range(0, len(x), batch_size)]
-    model.train(was)
-    return torch.cat(out) if out else torch.zeros(0)
+    logits, feats = [], []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                lo, f = model(x[i:i + batch_size])[:2]
+                logits.append(lo.float().cpu())
+                feats.append(f.float().reshape(len(f), -1).cpu())
+    finally:
+        model.train(was)
+    if not logits:
+        return torch.zeros(0), torch.zeros(0)
+    return torch.cat(logits), torch.cat(feats)
+
+
+def predict_logits(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Logits of ``model`` on ``x`` in evaluation mode, batched, on CPU."""
+    return predict_outputs(model, x, batch_size)[0]
 
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ mean/std (0.485, 0.456, 0.406) / (0.229, 0.224, 0.225) instead.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,8 +106,6 @@ def reference_init(net: nn.Module) -> None:
     PyTorch's default (uniform, variance ``1 / (3 fan_in)``) shrinks the signal at every one of the
     ~50 convolutions: in eval mode, with batch norm at its initial statistics, a randomly
     initialised network's features come out around 1e-9, useless as a random-features baseline."""
-    import math
-
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
             kh, kw = m.kernel_size
