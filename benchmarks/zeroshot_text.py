@@ -44,6 +44,19 @@ VARIANTS = [
     ("class name alone ('negative' / 'positive')", "{}", False),
     ("headline set, centred on the unlabelled adaptation half", HEADLINE, True),
 ]
+#: self-training on the unlabelled adaptation half (Gera et al., EMNLP 2022), added after the
+#: headline missed 65; its settings (2 rounds, top 20 % per class, logistic head C=1) were fixed
+#: before its first run, and every sensitivity row below is reported as obtained.
+SELF_TRAINED = ("headline set + self-training: 2 rounds, top 20% per class", HEADLINE, False,
+                {"self_train_rounds": 2, "self_train_fraction": 0.2})
+SELF_TRAINED_VARIANTS = [
+    ("self-training: 1 round, top 20% per class", HEADLINE, False, {"self_train_rounds": 1, "self_train_fraction": 0.2}),
+    ("self-training: 3 rounds, top 20% per class", HEADLINE, False, {"self_train_rounds": 3, "self_train_fraction": 0.2}),
+    ("self-training: 2 rounds, top 10% per class", HEADLINE, False, {"self_train_rounds": 2, "self_train_fraction": 0.1}),
+    ("self-training: 2 rounds, top 40% per class", HEADLINE, False, {"self_train_rounds": 2, "self_train_fraction": 0.4}),
+    ("self-training: 2 rounds, top 20% per class, centred", HEADLINE, True,
+     {"self_train_rounds": 2, "self_train_fraction": 0.2}),
+]
 
 
 def main() -> int:
@@ -60,8 +73,9 @@ def main() -> int:
     torch.set_num_threads(1)
     ds = AmazonReviewsText(encoder="minilm", progress=False, cache_dir=args.cache_dir)
     t0 = time.perf_counter()
-    configs = [("headline: 3 descriptions per class, averaged", HEADLINE, False), *VARIANTS]
-    acc: dict[str, dict[str, float]] = {name: {} for name, _, _ in configs}
+    configs = [("headline: 3 descriptions per class, averaged", HEADLINE, False, {}),
+               *[(*v, {}) for v in VARIANTS], SELF_TRAINED, *SELF_TRAINED_VARIANTS]
+    acc: dict[str, dict[str, float]] = {name: {} for name, *_ in configs}
     cache_lines = []
     for key, dom in DOMAINS.items():
         _, y = ds.domain_texts(key)
@@ -69,15 +83,16 @@ def main() -> int:
         feats = ds.domain_x(key)  # frozen MiniLM features from the feature cache
         cache_lines.append(f"{dom}: {ds.encoded.log[dom]['summary']}")
         enc = ds.encoded.encoder  # the same encoder (identity) as the cached features
-        for name, desc, center in configs:
+        for name, desc, center, extra in configs:
             kw = {"descriptions": desc} if isinstance(desc, dict) else {"classes": ["negative", "positive"],
                                                                         "template": desc}
-            clf = DescriptionClassifier(**kw, encoder=enc, center=center)
-            clf.fit(embeddings=feats[tr]) if center else clf.fit()  # center: unlabelled reviews only
+            clf = DescriptionClassifier(**kw, encoder=enc, center=center, **extra)
+            # center / self-training: the unlabelled adaptation half, no labels
+            clf.fit(embeddings=feats[tr]) if center or extra else clf.fit()
             pred = clf.predict_embeddings(feats[te])
             names = np.array(ds.CLASSES)[y[te]]
             acc[name][dom] = float(np.mean(pred == names))
-        print(f"{dom}: " + "  ".join(f"{100 * acc[n][dom]:.1f}" for n, _, _ in configs), flush=True)
+        print(f"{dom}: " + "  ".join(f"{100 * acc[n][dom]:.1f}" for n, *_ in configs), flush=True)
     seconds = time.perf_counter() - t0
 
     results = Path(args.results)
@@ -85,7 +100,7 @@ def main() -> int:
     with open(results / "zeroshot_text.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["descriptions", *DOMAINS.values(), "mean"])
-        for name, _, _ in configs:
+        for name, *_ in configs:
             vals = [acc[name][d] for d in DOMAINS.values()]
             w.writerow([name, *[f"{100 * v:.2f}" for v in vals], f"{100 * np.mean(vals):.2f}"])
     machine = (f"2 CPU cores, shared with other jobs ({os.cpu_count()} visible), {platform.system()} "
@@ -106,13 +121,31 @@ def main() -> int:
               "and is reported as obtained."), "",
              "| descriptions | " + " | ".join(DOMAINS.values()) + " | mean |",
              "|---|" + "---|" * (len(DOMAINS) + 1)]
-    for i, (name, _, _) in enumerate(configs):
+    for i, (name, *_) in enumerate(configs):
         vals = [100 * acc[name][d] for d in DOMAINS.values()]
         cells = " | ".join(f"{v:.1f}" for v in vals)
         mean = f"{np.mean(vals):.1f}"
-        lines.append(f"| **{name}** | {cells} | **{mean}** |" if i == 0 else f"| {name} | {cells} | {mean} |")
+        bold = i == 0 or name == SELF_TRAINED[0]
+        lines.append(f"| **{name}** | {cells} | **{mean}** |" if bold else f"| {name} | {cells} | {mean} |")
+    # leave-one-domain-out choice: for each domain, the row with the best mean accuracy on the
+    # three other (labelled) domains; the domain's own labels choose nothing
+    names = [n for n, *_ in configs]
+    doms = list(DOMAINS.values())
+    lodo = {d: max(names, key=lambda n: np.mean([acc[n][o] for o in doms if o != d])) for d in doms}
+    lodo_acc = [100 * acc[lodo[d]][d] for d in doms]
+    lines.append("| row chosen per domain on the 3 other domains' labels (leave one domain out) | "
+                 + " | ".join(f"{v:.1f}" for v in lodo_acc) + f" | {np.mean(lodo_acc):.1f} |")
+    lines += ["", "Leave-one-domain-out choices: " + "; ".join(f"{d}: {lodo[d]}" for d in doms) + "."]
     lines += ["", ("'Centred': the mean embedding of the domain's other half (its 1,000 adaptation reviews, labels "
                    "unused) is subtracted from every review embedding before the cosine."), "",
+              ("'Self-training' (Gera et al., 'Zero-Shot Text Classification with Self-Training', EMNLP 2022; "
+               "`DescriptionClassifier(self_train_rounds=..., self_train_fraction=...)`): the domain's unlabelled "
+               "adaptation half is scored by the headline rule; per class, the reviews it assigns to that class "
+               "with the largest margin (the top fraction of the half, the same count per class) become "
+               "pseudo-labels for a logistic-regression head (C=1) on the frozen embeddings, which re-scores the "
+               "half for the next round; the last head predicts the held-out half. No review label is used. "
+               "This pipeline was added after the headline missed 65; its settings (first self-training row) "
+               "were fixed before its first run and the sensitivity rows are reported as obtained."), "",
               f"Feature cache: {'; '.join(cache_lines)}. Whole run {seconds:.0f} s."]
     text = "\n".join(lines) + "\n"
     (results / "zeroshot_text.md").write_text(text)

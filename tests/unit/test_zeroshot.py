@@ -11,6 +11,7 @@ from transferkit.zeroshot import (
     ESZSL,
     DescriptionClassifier,
     class_descriptions,
+    confident_per_class,
     cosine_scores,
     embed_descriptions,
     eszsl_weights,
@@ -91,6 +92,67 @@ def test_center_removes_a_shared_direction_using_unlabelled_texts():
     centred = DescriptionClassifier({"positive": "pos", "negative": "neg"}, encoder=enc, center=True)
     centred.fit(embeddings=x)  # no labels given
     assert np.mean(centred.predict_embeddings(x) == names[y]) == 1.0
+
+
+def test_confident_per_class_by_margin_among_each_class_winners():
+    s = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55], [0.7, 0.3], [0.3, 0.7]])
+    rows, labels = confident_per_class(s, 2)
+    # class 0 winners: rows 0 (margin .8), 4 (.4), 1 (.2) -> 0, 4; class 1: 2 (.6), 5 (.4), 3 (.1) -> 2, 5
+    assert rows.tolist() == [0, 4, 2, 5] and labels.tolist() == [0, 0, 1, 1]
+    rows, labels = confident_per_class(np.array([[0.9, 0.1], [0.8, 0.2]]), 5)
+    assert rows.tolist() == [0, 1] and labels.tolist() == [0, 0]  # class 1 wins no row: none picked
+
+
+def test_self_training_learns_a_direction_the_descriptions_miss():
+    # the descriptions see the class only through a weak, noisy coordinate 0 vs 1; the class is
+    # also written, much more cleanly, on coordinate 2, which the descriptions do not mention.
+    # Pseudo-labels from the cosine are right on the most confident texts, and a head trained on
+    # them finds coordinate 2: self-training must beat the plain zero-shot rule on held-out texts.
+    enc = LookupEncoder({"pos": E[0], "neg": E[1]})
+    rng = np.random.default_rng(0)
+
+    def world(n):
+        y = rng.integers(0, 2, n)
+        sign = np.where(y == 0, 1.0, -1.0)
+        x = np.zeros((n, 4))
+        x[:, 0] = 1.0 + 0.25 * sign + 0.6 * rng.standard_normal(n)
+        x[:, 1] = 1.0 - 0.25 * sign + 0.6 * rng.standard_normal(n)
+        x[:, 2] = 1.0 * sign + 0.3 * rng.standard_normal(n)
+        x[:, 3] = 3.0
+        return x, np.array(["positive", "negative"])[y]
+
+    x_unl, _ = world(600)
+    x_test, y_test = world(600)
+    desc = {"positive": "pos", "negative": "neg"}
+    plain = DescriptionClassifier(desc, encoder=enc).fit()
+    st = DescriptionClassifier(desc, encoder=enc, self_train_rounds=2, self_train_fraction=0.2)
+    st.fit(embeddings=x_unl)  # unlabelled texts only
+    acc_plain = np.mean(plain.predict_embeddings(x_test) == y_test)
+    acc_st = np.mean(st.predict_embeddings(x_test) == y_test)
+    assert acc_plain < 0.8 and acc_st > 0.95, (acc_plain, acc_st)
+    assert st.pseudo_counts_ == [{"positive": 60, "negative": 60}] * 2
+    proba = st.decision_function_embeddings(x_test)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # refitting without self-training drops the head
+    st.set_params(self_train_rounds=0).fit()
+    np.testing.assert_allclose(st.decision_function_embeddings(x_test), plain.decision_function_embeddings(x_test))
+
+
+def test_self_training_bad_input():
+    enc = LookupEncoder({"pos": E[0], "neg": E[1]})
+    desc = {"positive": "pos", "negative": "neg"}
+    with pytest.raises(ConfigError, match="self-training learns from unlabelled texts"):
+        DescriptionClassifier(desc, encoder=enc, self_train_rounds=1).fit()
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="self_train_rounds"):
+            DescriptionClassifier(desc, encoder=enc, self_train_rounds=bad).fit(embeddings=np.eye(4))
+    for bad in (0, 1.5, "x"):
+        with pytest.raises(ConfigError, match="self_train_fraction"):
+            DescriptionClassifier(desc, encoder=enc, self_train_rounds=1, self_train_fraction=bad).fit(
+                embeddings=np.eye(4))
+    # every unlabelled text closest to 'pos': no negative pseudo-label, no head
+    with pytest.raises(DataError, match="all scored as one class"):
+        DescriptionClassifier(desc, encoder=enc, self_train_rounds=1).fit(embeddings=np.tile(E[0] + 0.1, (5, 1)))
 
 
 def test_description_classifier_bad_input():

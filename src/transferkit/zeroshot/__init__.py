@@ -13,6 +13,7 @@ Importing this package loads neither torch nor transformers; encoders are built 
 from transferkit.zeroshot.descriptions import (
            DescriptionClassifier,
            class_descriptions,
+           confident_per_class,
            cosine_scores,
            embed_descriptions,
 )
@@ -28,6 +29,7 @@ from transferkit.zeroshot.metrics import (
            per_class_accuracy,
 )
 
-__all__ = ["ESZSL", "DescriptionClassifier", "ESZSLSelection", "class_descriptions", "cosine_scores",
+__all__ = ["ESZSL", "DescriptionClassifier", "ESZSLSelection", "class_descriptions", "confident_per_class",
+           "cosine_scores",
            "embed_descriptions", "eszsl_weights", "generalized_zsl_accuracy", "harmonic_mean", "per_class_accuracy",
            "select_eszsl_params"]

@@ -15,6 +15,16 @@ averaging the embeddings of 80 templates improved ImageNet zero-shot accuracy.
 to :meth:`DescriptionClassifier.fit` (for example the target domain's texts) before the
 cosine: a direction shared by all texts that would otherwise favour one class is removed. It uses
 no labels.
+
+``self_train_rounds > 0`` adds self-training on unlabelled texts, as in Gera et al., "Zero-Shot
+Text Classification with Self-Training" (EMNLP 2022): the texts given to :meth:`fit` are scored
+(first by the cosine above), the most confident ``self_train_fraction`` of them per class (ranked
+by the margin between the best and the second-best class score, among the texts whose best class it
+is; the same count per class) become pseudo-labelled examples, and a logistic-regression head on
+the normalised embeddings is trained on them; the head then re-scores the texts for the next round.
+Predictions come from the last head. Still no labels: the only supervision is the descriptions.
+Gera et al. fine-tune an entailment model on the pseudo-labels; here the encoder stays frozen and
+only the linear head learns, so embeddings can come from the feature cache.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from transferkit.core.errors import ConfigError, DataError
 
-__all__ = ["DescriptionClassifier", "class_descriptions", "cosine_scores", "embed_descriptions"]
+__all__ = ["DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
 
 
 def _normalize_rows(a: np.ndarray) -> np.ndarray:
@@ -98,6 +108,23 @@ def cosine_scores(embeddings: Any, class_embeddings: Any) -> np.ndarray:
     return _normalize_rows(x) @ _normalize_rows(c).T
 
 
+def confident_per_class(scores: np.ndarray, per_class: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, labels)``: for each class, the at most ``per_class`` rows whose best-scoring class
+    it is, with the largest margin between their best and second-best score (``scores`` ``(n, K)``,
+    K >= 2). A class that is the best of fewer rows keeps all of them."""
+    s = np.asarray(scores, dtype=np.float64)
+    best = np.argmax(s, axis=1)
+    top2 = np.sort(s, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    rows, labels = [], []
+    for c in range(s.shape[1]):
+        cand = np.flatnonzero(best == c)
+        pick = cand[np.argsort(-margin[cand], kind="stable")[:per_class]]
+        rows.append(pick)
+        labels.append(np.full(len(pick), c))
+    return np.concatenate(rows), np.concatenate(labels)
+
+
 class DescriptionClassifier(ClassifierMixin, BaseEstimator):
     """Zero-shot text classifier from class descriptions (module docstring).
 
@@ -105,8 +132,10 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
     ``template`` (one string or a list, ``"{}"`` replaced by the class name). ``encoder``: a
     registered encoder name (built with ``encoder_params``) or an encoder object with
     ``encode(texts, batch_size=...)``. ``center``: subtract the mean embedding of the unlabelled
-    texts given to :meth:`fit`. Fitted: ``classes_``, ``class_embeddings_`` ``(K, d)``,
-    ``text_mean_`` (``center=True``), ``encoder_``.
+    texts given to :meth:`fit`. ``self_train_rounds``/``self_train_fraction``/``self_train_C``:
+    self-training of a linear head on pseudo-labelled unlabelled texts (module docstring; 0 rounds:
+    off). Fitted: ``classes_``, ``class_embeddings_`` ``(K, d)``, ``text_mean_`` (``center=True``),
+    ``head_`` (self-training), ``pseudo_counts_`` (pseudo-labels per class and round), ``encoder_``.
 
     ``fit`` needs no labels: ``DescriptionClassifier(descriptions=...).fit()`` embeds the
     descriptions; ``fit(unlabelled_texts)`` also stores their mean embedding for ``center``.
@@ -117,6 +146,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, descriptions: Mapping[Any, str | Sequence[str]] | None = None, *,
                  classes: Sequence[Any] | None = None, template: str | Sequence[str] = "{}",
                  encoder: Any = "minilm", encoder_params: dict[str, Any] | None = None, center: bool = False,
+                 self_train_rounds: int = 0, self_train_fraction: float = 0.2, self_train_C: float = 1.0,
                  batch_size: int = 64) -> None:
         self.descriptions = descriptions
         self.classes = classes
@@ -124,6 +154,9 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         self.encoder = encoder
         self.encoder_params = encoder_params
         self.center = center
+        self.self_train_rounds = self_train_rounds
+        self.self_train_fraction = self_train_fraction
+        self.self_train_C = self_train_C
         self.batch_size = batch_size
 
     def _descriptions(self) -> dict[Any, list[str]]:
@@ -149,17 +182,51 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         mean embedding ``center=True`` subtracts; ``y`` is ignored (zero-shot: no labels)."""
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"got {self.batch_size!r}; expected a positive integer", "batch_size")
+        rounds, frac = self.self_train_rounds, self.self_train_fraction
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise ConfigError(f"got {rounds!r}; expected an integer >= 0 (0: no self-training)", "self_train_rounds")
+        if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
+            raise ConfigError(f"got {frac!r}; expected a fraction in (0, 1]", "self_train_fraction")
         desc = self._descriptions()
         self.encoder_ = self._build_encoder()
         self.classes_, self.class_embeddings_ = embed_descriptions(self.encoder_, desc, batch_size=self.batch_size)
         self.descriptions_ = desc
-        if self.center:
+        self.__dict__.pop("head_", None)
+        if self.center or rounds:
             if X is None and embeddings is None:
-                raise ConfigError("center=True subtracts the mean embedding of unlabelled texts: pass them to "
-                                  "fit(texts) or fit(embeddings=...)", "center")
+                need = "center=True subtracts the mean embedding of" if self.center else "self-training learns from"
+                raise ConfigError(f"{need} unlabelled texts: pass them to fit(texts) or fit(embeddings=...)",
+                                  "center" if self.center else "self_train_rounds")
             e = self._embed(X) if embeddings is None else self._check_embeddings(embeddings)
-            self.text_mean_ = e.mean(axis=0)
+            if self.center:
+                self.text_mean_ = e.mean(axis=0)
+            if rounds:
+                self._self_train(e)
         return self
+
+    def _features(self, e: np.ndarray) -> np.ndarray:
+        """What the cosine and the self-trained head see: centred (``center=True``), unit-norm."""
+        return _normalize_rows(e - self.text_mean_ if self.center else e)
+
+    def _self_train(self, e: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        z = self._features(e)
+        scores = z @ self.class_embeddings_.T
+        k_classes = len(self.classes_)
+        per_class = max(1, int(round(self.self_train_fraction * len(z) / k_classes)))
+        self.pseudo_counts_: list[dict[Any, int]] = []
+        for _ in range(self.self_train_rounds):
+            idx, lab = confident_per_class(scores, per_class)
+            self.pseudo_counts_.append({self.classes_[c]: int(np.sum(lab == c)) for c in range(k_classes)})
+            if len(np.unique(lab)) < 2:
+                raise DataError(f"self-training: the unlabelled texts are all scored as one class "
+                                f"({self.classes_[lab[0]]!r}), so no head can be trained; check the "
+                                "descriptions, or use center=True or fewer rounds")
+            head = LogisticRegression(C=self.self_train_C, max_iter=1000).fit(z[idx], lab)
+            scores = np.zeros((len(z), k_classes))
+            scores[:, head.classes_] = head.predict_proba(z)
+            self.head_ = head
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "class_embeddings_"):
@@ -184,9 +251,14 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         return e
 
     def decision_function_embeddings(self, E: Any) -> np.ndarray:
-        """Cosine scores ``(n, K)`` of precomputed text embeddings (columns in ``classes_`` order)."""
+        """Scores ``(n, K)`` of precomputed text embeddings (columns in ``classes_`` order): cosines,
+        or the self-trained head's probabilities."""
         self._check_fitted()
         e = self._check_embeddings(E)
+        if hasattr(self, "head_"):
+            scores = np.zeros((len(e), len(self.classes_)))
+            scores[:, self.head_.classes_] = self.head_.predict_proba(self._features(e))
+            return scores
         if self.center:
             e = e - self.text_mean_
         return cosine_scores(e, self.class_embeddings_)
