@@ -29,7 +29,7 @@ FAST = {
     "meda": {"n_components": 1, "n_iter": 2},
     "tca": {"n_components": 2}, "jda": {"n_components": 2, "n_iter": 2},
     "bda": {"n_components": 2, "n_iter": 2},
-    "kliep": {"cv": 2, "n_centers": 20}, "kmm": {"max_iter": 200},
+    "kliep": {"cv": 2, "n_centers": 20}, "kmm": {"max_iter": 200}, "msda": {"layers": 2},
 }
 #: a second value of one parameter per method, for GridSearchCV
 GRID = {"coral": {"reg": [0.1, 1.0]}, "sa": {"n_components": [1, 2]}, "gfk": {"n_components": [1, 2]},
@@ -37,7 +37,7 @@ GRID = {"coral": {"reg": [0.1, 1.0]}, "sa": {"n_components": [1, 2]}, "gfk": {"n
         "meda": {"eta": [0.1, 1.0]}, "easytl": {"reg": [0.1, 1.0]}, "kmm": {"B": [10.0, 1000.0]},
         "kliep": {"n_centers": [10, 20]}, "ot_emd": {"metric": ["sqeuclidean", "euclidean"]},
         "ot_sinkhorn": {"reg_e": [0.1, 1.0]}, "ot_class_reg": {"reg_cl": [0.1, 1.0]},
-        "logreg": {"C": [0.1, 1.0]}, "svm": {"C": [0.1, 1.0]}}
+        "logreg": {"C": [0.1, 1.0]}, "svm": {"C": [0.1, 1.0]}, "msda": {"noise": [0.3, 0.5]}}
 
 NAMES = sorted(SHALLOW.names())
 

@@ -162,9 +162,37 @@ def test_unknown_task_suggests():
 
 def test_registry_params_are_keyword_only_and_typed():
     e = DATASETS.entry("amazon_reviews_5000d")
-    assert e.defaults() == {"tasks": "all", "data_dir": None, "preprocess": "none", "verify_checksums": True}
-    with pytest.raises(ConfigError, match="expected one of 'none', 'binary', 'tfidf'"):
+    assert e.defaults() == {"tasks": "all", "data_dir": None, "preprocess": "none", "msda_noise": 0.5,
+                            "msda_layers": 5, "verify_checksums": True}
+    with pytest.raises(ConfigError, match="expected one of 'none', 'binary', 'tfidf', 'msda'"):
         DATASETS.create("amazon_reviews_5000d", {"preprocess": "bm25"})
+    with pytest.raises(ConfigError, match="layers"):
+        DATASETS.create("amazon_reviews_5000d", {"preprocess": "msda", "msda_layers": 0})
+
+
+def test_amazon_msda_features_are_fitted_on_the_unlabelled_training_rows(monkeypatch):
+    import scipy.sparse as sp
+
+    from transferkit.shallow.msda import msda_fit, msda_transform
+
+    rng = np.random.default_rng(0)
+    files = {f"{dom}_{part}": (sp.csr_matrix(rng.poisson(0.8, size=(n, 6)).astype(float)), rng.integers(0, 2, n))
+             for dom in AmazonReviews5000d.DOMAINS.values() for part, n in (("train", 40), ("test", 25))}
+
+    class Tiny(AmazonReviews5000d):
+        N_FEATURES = 6
+
+        def split(self, domain, part):
+            return files[f"{self.DOMAINS[domain]}_{part}"]
+
+    (t,) = list(Tiny(tasks="B-K", preprocess="msda", msda_layers=2, msda_noise=0.3, verify_checksums=False).tasks())
+    xs, xt, xtest = files["books_train"][0].toarray(), files["kitchen_train"][0].toarray(), files["kitchen_test"][0].toarray()
+    ws = msda_fit(np.vstack([xs, xt]), noise=0.3, layers=2)
+    assert t.train.source().x.shape == (40, 18) and t.x_test.shape == (25, 18)
+    np.testing.assert_allclose(t.train.source().x, msda_transform(xs, ws), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t.train.target().x, msda_transform(xt, ws), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t.x_test, msda_transform(xtest, ws), rtol=1e-5, atol=1e-6)
+    assert "mSDA" in t.notes and "18-d" in t.notes
 
 
 # -- reference table ----------------------------------------------------------------------------

@@ -312,8 +312,11 @@ class AmazonReviews5000d(Benchmark):
     K = kitchen; 12 tasks. Labels -1/+1 become 0 (negative) / 1 (positive).
 
     ``preprocess``: ``"none"`` (raw counts, the paper's input), ``"binary"`` (word present) or
-    ``"tfidf"`` (idf from the source and target training files, no labels; rows L2-normalised).
-    Features are dense float32 (n, 5000).
+    ``"tfidf"`` (idf from the source and target training files, no labels; rows L2-normalised)
+    or ``"msda"`` (the raw counts and ``msda_layers`` mSDA layers, with feature-drop probability
+    ``msda_noise``, fitted on the source and target training files without labels, concatenated:
+    the representation of the paper's mSDA columns, :mod:`transferkit.shallow.msda`).
+    Features are dense float32 (n, 5000), or (n, 5000 (msda_layers + 1)) with mSDA.
     """
 
     name = "amazon_reviews_5000d"
@@ -325,12 +328,19 @@ class AmazonReviews5000d(Benchmark):
                       "electronics": "E", "k": "K", "kitchen": "K"}
 
     def __init__(self, *, tasks: str | list[str] = "all", data_dir: str | None = None,
-                 preprocess: Literal["none", "binary", "tfidf"] = "none",
+                 preprocess: Literal["none", "binary", "tfidf", "msda"] = "none",
+                 msda_noise: float = 0.5, msda_layers: int = 5,
                  verify_checksums: bool = True) -> None:
         super().__init__(tasks=tasks, data_dir=data_dir, verify_checksums=verify_checksums)
-        if preprocess not in ("none", "binary", "tfidf"):
-            raise ConfigError(f"got {preprocess!r}; expected 'none', 'binary' or 'tfidf'", "preprocess")
+        if preprocess not in ("none", "binary", "tfidf", "msda"):
+            raise ConfigError(f"got {preprocess!r}; expected 'none', 'binary', 'tfidf' or 'msda'", "preprocess")
+        if preprocess == "msda":
+            from transferkit.shallow.msda import _check
+
+            _check(msda_noise, msda_layers, 1e-5)
         self.preprocess = preprocess
+        self.msda_noise = msda_noise
+        self.msda_layers = msda_layers
         self._files: dict[str, tuple[Any, np.ndarray]] = {}
 
     def split(self, domain: str, part: Literal["train", "test"]) -> tuple[Any, np.ndarray]:
@@ -353,6 +363,15 @@ class AmazonReviews5000d(Benchmark):
             return [m.toarray().astype(np.float32) for m in mats]
         if self.preprocess == "binary":
             return [(m.toarray() > 0).astype(np.float32) for m in mats]
+        if self.preprocess == "msda":  # denoisers fitted on the unlabelled training rows
+            from transferkit.shallow.msda import msda_fit_transform, msda_transform
+
+            fit_ids = [id(m) for m in fit_on]
+            ws, z = msda_fit_transform(np.vstack([m.toarray() for m in fit_on]), noise=self.msda_noise,
+                                       layers=self.msda_layers)
+            starts = np.cumsum([0] + [m.shape[0] for m in fit_on])
+            return [z[starts[fit_ids.index(id(m))]:starts[fit_ids.index(id(m)) + 1]] if id(m) in fit_ids
+                    else msda_transform(m.toarray(), ws) for m in mats]
         # tf-idf with smoothed idf (log((1 + n) / (1 + df)) + 1), fitted on unlabelled training rows
         n = sum(m.shape[0] for m in fit_on)
         df = sum(np.asarray((m > 0).sum(axis=0)).ravel() for m in fit_on)
@@ -364,6 +383,13 @@ class AmazonReviews5000d(Benchmark):
             out.append(d.astype(np.float32))
         return out
 
+    def _features_note(self) -> str:
+        if self.preprocess == "msda":
+            return (f"mSDA (Chen et al. 2012; {self.msda_layers} layers, noise {self.msda_noise}, fitted on the "
+                    f"unlabelled source and target training rows) stacked on the raw counts, "
+                    f"{self.N_FEATURES * (self.msda_layers + 1)}-d")
+        return "raw counts" if self.preprocess == "none" else self.preprocess
+
     def _load(self, name: str) -> Task:
         s, t = name.split("-")
         xs, ys = self.split(s, "train")
@@ -372,7 +398,7 @@ class AmazonReviews5000d(Benchmark):
         xs_d, xt_d, xtest_d = self._transform([xs, xt, xtest], fit_on=[xs, xt])
         notes = ("Amazon reviews 5000-d (Ganin et al. 2016 protocol): labelled source <src>_train, "
                  "unlabelled target <tgt>_train, accuracy on <tgt>_test; "
-                 f"features: {'raw counts' if self.preprocess == 'none' else self.preprocess}.")
+                 f"features: {self._features_note()}.")
         return make_task(xs_d, ys, xt_d, xtest_d, ytest, name=name, source_name=self.DOMAINS[s],
                          target_name=self.DOMAINS[t], classes=["negative", "positive"],
                          benchmark=self.name, notes=notes)

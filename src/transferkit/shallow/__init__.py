@@ -17,3 +17,4 @@ from transferkit.shallow import easytl  # noqa: F401
 from transferkit.shallow import kmm  # noqa: F401
 from transferkit.shallow import kliep  # noqa: F401
 from transferkit.shallow import ot  # noqa: F401
+from transferkit.shallow import msda  # noqa: F401
