@@ -193,6 +193,11 @@ def test_amazon_msda_features_are_fitted_on_the_unlabelled_training_rows(monkeyp
     np.testing.assert_allclose(t.train.target().x, msda_transform(xt, ws), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(t.x_test, msda_transform(xtest, ws), rtol=1e-5, atol=1e-6)
     assert "mSDA" in t.notes and "18-d" in t.notes
+    # the published figures are for raw counts: none is looked up for mSDA features
+    assert t.reference == "amazon_reviews_5000d[msda]"
+    from transferkit.data.reference import published
+
+    assert published(t.reference, "B-K", "dann") is None
 
 
 # -- reference table ----------------------------------------------------------------------------
