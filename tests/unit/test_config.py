@@ -73,6 +73,8 @@ def test_run_fingerprint_follows_defaults_not_the_task_list(monkeypatch):
     fp = _fingerprint(cfg, cfg.methods[0], task)
     other_tasks = validate_config(bench_config("digits", ["dann"], ["data.params.tasks=[mnist->uci]"]))
     assert _fingerprint(other_tasks, other_tasks.methods[0], task) == fp
+    augmented = validate_config(bench_config("digits", ["dann"], ["train.augment=weak"]))
+    assert _fingerprint(augmented, augmented.methods[0], task) != fp  # the default ('none') is left out
     original = Entry.defaults
     monkeypatch.setattr(Entry, "defaults", lambda self: {**original(self), "trade_off": 9.0}
                         if self.name == "dann" else original(self))

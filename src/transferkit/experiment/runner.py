@@ -97,6 +97,8 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     train = (spec.train or cfg.train).to_dict()
     for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
         train.pop(k, None)  # do not change the trained model
+    if train.get("augment") == "none":  # the default: runs made before the setting existed stay reusable
+        train.pop("augment")
     model = spec.model or cfg.model
     # which other tasks the data section lists does not change this task's run (its seed derives
     # from the experiment seed, the task and the method), so a single-task run is reused later

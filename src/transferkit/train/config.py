@@ -25,6 +25,11 @@ class TrainConfig:
     finetune: the fine-tuning strategy (``transferkit.finetune``), a name or ``{name, params}``,
     e.g. ``{name: gradual_unfreeze, params: {every: 200}}``; ``full`` (every parameter trains) by
     default. Stored as ``{name, params}`` with the params bound and checked.
+    augment: ``none`` or ``weak``: every step, the source and target batches are replaced by weak
+    views (:func:`transferkit.data.augment.augment`: shift-and-crop for images, Gaussian noise for
+    feature vectors), drawn from a generator seeded by the run's sampling seed, the process rank
+    and the step (a resumed run draws the same views). Methods that build their own views
+    (FixMatch) need it off.
     """
 
     steps: int = 1000
@@ -46,6 +51,7 @@ class TrainConfig:
     accelerator: Literal["cpu", "auto"] = "cpu"
     progress: bool = True
     finetune: Any = field(default_factory=lambda: {"name": "full", "params": {}})
+    augment: Literal["none", "weak"] = "none"
 
     def __post_init__(self) -> None:
         checks = [
@@ -59,6 +65,7 @@ class TrainConfig:
             ("eval_every", self.eval_every >= 0, "0 (off) or more"),
             ("backbone_lr_mult", self.backbone_lr_mult >= 0, "0 or more"),
         ]
+        checks.append(("augment", self.augment in ("none", "weak"), "'none' or 'weak'"))
         for key, ok, what in checks:
             if not ok:
                 raise ConfigError(f"got {getattr(self, key)!r}; must be {what}", f"train.{key}")

@@ -76,6 +76,16 @@ class EpochSampler:
         return np.array([self._perm(int(e))[o] for e, o in zip(epochs, offs)])
 
 
+def _weak_views(batch: Batch, seed: int) -> Batch:
+    """``train.augment="weak"``: the batch with weak views of its source and target samples."""
+    from transferkit.data.augment import augment, make_generator
+
+    g = make_generator(seed, batch.xs.device)
+    with torch.no_grad():
+        return Batch(xs=augment(batch.xs, "weak", g), ys=batch.ys, xt=augment(batch.xt, "weak", g),
+                     extra=batch.extra)
+
+
 def _lr_factor(cfg: TrainConfig, step: int) -> float:
     p = step / max(1, cfg.steps)
     if cfg.lr_schedule == "dann":
@@ -369,6 +379,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             si, ti = s_sampler.indices(step), t_sampler.indices(step)
             batch = Batch(xs=fabric.to_device(xs_all[si]), ys=fabric.to_device(ys_all[si]),
                           xt=fabric.to_device(xt_all[ti]))
+            if cfg.augment == "weak":
+                batch = _weak_views(batch, derive_seed(s_sampler.seed, "augment", rank, step))
             applied.num_labelled = len(si)
             info = Step(step, cfg.steps)
             optim.step_info = info
