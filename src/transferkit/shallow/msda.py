@@ -55,10 +55,10 @@ def _denoiser(h: np.ndarray, noise: float, reg: float) -> np.ndarray:
     q = np.full(d + 1, 1.0 - noise)
     q[-1] = 1.0
     diag = np.diag(s) * q
-    Q = s * np.outer(q, q)  # noqa: N806
+    Q = s * np.outer(q, q)
     Q[np.diag_indices_from(Q)] = diag
     Q[np.arange(d), np.arange(d)] += reg
-    P = s[:d] * q  # noqa: N806  (d, d+1)
+    P = s[:d] * q  # (d, d+1)
     try:  # Q is symmetric positive (semi-)definite: Cholesky first
         wt = linalg.solve(Q, P.T, assume_a="pos", check_finite=False)
     except linalg.LinAlgError:

@@ -214,7 +214,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         z = self._features(e)
         scores = z @ self.class_embeddings_.T
         k_classes = len(self.classes_)
-        per_class = max(1, int(round(self.self_train_fraction * len(z) / k_classes)))
+        per_class = max(1, round(self.self_train_fraction * len(z) / k_classes))
         self.pseudo_counts_: list[dict[Any, int]] = []
         for _ in range(self.self_train_rounds):
             idx, lab = confident_per_class(scores, per_class)
