@@ -335,9 +335,9 @@ class AmazonReviews5000d(Benchmark):
         if preprocess not in ("none", "binary", "tfidf", "msda"):
             raise ConfigError(f"got {preprocess!r}; expected 'none', 'binary', 'tfidf' or 'msda'", "preprocess")
         if preprocess == "msda":
-            from transferkit.shallow.msda import _check
+            from transferkit.shallow.msda import check_params
 
-            _check(msda_noise, msda_layers, 1e-5)
+            check_params(msda_noise, msda_layers, 0.0)
         self.preprocess = preprocess
         self.msda_noise = msda_noise
         self.msda_layers = msda_layers
@@ -359,6 +359,8 @@ class AmazonReviews5000d(Benchmark):
         return self._files[fname]
 
     def _transform(self, mats: list[Any], fit_on: list[Any]) -> list[np.ndarray]:
+        """Dense features of ``mats``; what the preprocessing learns comes from ``fit_on``, the
+        unlabelled training rows, which are the first entries of ``mats``."""
         if self.preprocess == "none":
             return [m.toarray().astype(np.float32) for m in mats]
         if self.preprocess == "binary":
@@ -366,12 +368,11 @@ class AmazonReviews5000d(Benchmark):
         if self.preprocess == "msda":  # denoisers fitted on the unlabelled training rows
             from transferkit.shallow.msda import msda_fit_transform, msda_transform
 
-            fit_ids = [id(m) for m in fit_on]
+            # the fitted rows' representation comes out of the fit; ``fit_on`` leads ``mats``
             ws, z = msda_fit_transform(np.vstack([m.toarray() for m in fit_on]), noise=self.msda_noise,
                                        layers=self.msda_layers)
-            starts = np.cumsum([0] + [m.shape[0] for m in fit_on])
-            return [z[starts[fit_ids.index(id(m))]:starts[fit_ids.index(id(m)) + 1]] if id(m) in fit_ids
-                    else msda_transform(m.toarray(), ws) for m in mats]
+            fitted = np.split(z, np.cumsum([m.shape[0] for m in fit_on])[:-1])
+            return fitted + [msda_transform(m.toarray(), ws) for m in mats[len(fit_on):]]
         # tf-idf with smoothed idf (log((1 + n) / (1 + df)) + 1), fitted on unlabelled training rows
         n = sum(m.shape[0] for m in fit_on)
         df = sum(np.asarray((m > 0).sum(axis=0)).ravel() for m in fit_on)

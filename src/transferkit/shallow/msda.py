@@ -34,7 +34,9 @@ from transferkit.shallow.base import DAClassifier
 __all__ = ["MSDA", "msda_fit", "msda_fit_transform", "msda_transform"]
 
 
-def _check(noise: float, layers: int, reg: float) -> None:
+def check_params(noise: float, layers: int, reg: float) -> None:
+    """A clear error for a corruption probability outside [0, 1), a non-positive layer count or a
+    negative ridge."""
     if not isinstance(noise, (int, float)) or not 0 <= noise < 1:
         raise ConfigError(f"got {noise!r}; expected a corruption probability in [0, 1)", "noise")
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
@@ -43,15 +45,18 @@ def _check(noise: float, layers: int, reg: float) -> None:
         raise ConfigError(f"got {reg!r}; expected a ridge >= 0", "reg")
 
 
-def _with_bias(h: np.ndarray) -> np.ndarray:
-    return np.hstack([h, np.ones((h.shape[0], 1), dtype=h.dtype)])
+def _layer(h: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``tanh(W [h; 1])`` row by row, without building the bias-extended copy of ``h``."""
+    return np.tanh(h @ w[:, :-1].T + w[:, -1])
 
 
 def _denoiser(h: np.ndarray, noise: float, reg: float) -> np.ndarray:
     """One marginalized denoising layer's ``W`` ``(d, d+1)`` for rows ``h`` ``(n, d)``."""
-    hb = _with_bias(h)
-    s = hb.T @ hb
-    d = h.shape[1]
+    n, d = h.shape
+    s = np.empty((d + 1, d + 1))  # [h, 1]' [h, 1], by blocks
+    s[:d, :d] = h.T @ h
+    s[:d, d] = s[d, :d] = h.sum(axis=0)
+    s[d, d] = n
     q = np.full(d + 1, 1.0 - noise)
     q[-1] = 1.0
     diag = np.diag(s) * q
@@ -76,19 +81,22 @@ def msda_fit_transform(X: Any, *, noise: float = 0.5, layers: int = 5, reg: floa
                        dtype: Any = np.float32) -> tuple[list[np.ndarray], np.ndarray]:
     """``(weights, Z)``: :func:`msda_fit` on rows ``X`` and their representation
     ``Z = msda_transform(X, weights)``, from the same pass (each layer's output is computed once)."""
-    _check(noise, layers, reg)
+    check_params(noise, layers, reg)
     h = np.asarray(X, dtype=np.float64)
     if h.ndim != 2 or h.shape[0] == 0 or h.shape[1] == 0:
         raise DataError(f"mSDA: expected a non-empty 2-D array of rows (n, d), got shape {h.shape}")
     if not np.all(np.isfinite(h)):
         raise DataError("mSDA: the rows contain NaN or infinite values")
-    weights, out = [], [h.astype(dtype)]
-    for _ in range(layers):
+    d = h.shape[1]
+    weights: list[np.ndarray] = []
+    out = np.empty((h.shape[0], d * (layers + 1)), dtype=dtype)
+    out[:, :d] = h
+    for i in range(1, layers + 1):
         w = _denoiser(h, float(noise), float(reg))
         weights.append(w)
-        h = np.tanh(_with_bias(h) @ w.T)
-        out.append(h.astype(dtype))
-    return weights, np.hstack(out)
+        h = _layer(h, w)
+        out[:, i * d:(i + 1) * d] = h
+    return weights, out
 
 
 def msda_transform(X: Any, weights: list[np.ndarray], dtype: Any = np.float32) -> np.ndarray:
@@ -98,11 +106,13 @@ def msda_transform(X: Any, weights: list[np.ndarray], dtype: Any = np.float32) -
         raise DataError(f"mSDA: rows of shape {h.shape} do not match denoisers of "
                         f"{weights[0].shape[0] if weights else '?'} features; transform rows with the "
                         "features mSDA was fitted on")
-    out = [h.astype(dtype)]
-    for w in weights:
-        h = np.tanh(_with_bias(h) @ w.T)
-        out.append(h.astype(dtype))
-    return np.hstack(out)
+    d = h.shape[1]
+    out = np.empty((h.shape[0], d * (len(weights) + 1)), dtype=dtype)
+    out[:, :d] = h
+    for i, w in enumerate(weights, start=1):
+        h = _layer(h, w)
+        out[:, i * d:(i + 1) * d] = h
+    return out
 
 
 @SHALLOW.register("msda", description="mSDA: marginalized stacked denoising autoencoder features (Chen et al. 2012)")

@@ -187,7 +187,7 @@ class _Applied:
         """Modules of groups frozen at ``step`` run in evaluation mode (fixed batch-norm statistics,
         no dropout); with the strategy's ``freeze_bn``, so do the batch-norm layers of the groups
         that train. Call after ``train()``."""
-        keep_bn = bool(getattr(self.strategy, "freeze_bn", False))
+        keep_bn = self.strategy.freeze_bn
         for plan in self.plans:
             frozen = not plan.trainable_at(step)
             for m in plan.modules:

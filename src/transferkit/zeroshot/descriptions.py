@@ -223,10 +223,15 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
                 raise DataError(f"self-training: the unlabelled texts are all scored as one class "
                                 f"({self.classes_[lab[0]]!r}), so no head can be trained; check the "
                                 "descriptions, or use center=True or fewer rounds")
-            head = LogisticRegression(C=self.self_train_C, max_iter=1000).fit(z[idx], lab)
-            scores = np.zeros((len(z), k_classes))
-            scores[:, head.classes_] = head.predict_proba(z)
-            self.head_ = head
+            self.head_ = LogisticRegression(C=self.self_train_C, max_iter=1000).fit(z[idx], lab)
+            scores = self._head_scores(z)
+
+    def _head_scores(self, z: np.ndarray) -> np.ndarray:
+        """The self-trained head's probabilities ``(n, K)`` in ``classes_`` order (a class the head
+        never saw scores 0)."""
+        scores = np.zeros((len(z), len(self.classes_)))
+        scores[:, self.head_.classes_] = self.head_.predict_proba(z)
+        return scores
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "class_embeddings_"):
@@ -256,9 +261,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         e = self._check_embeddings(E)
         if hasattr(self, "head_"):
-            scores = np.zeros((len(e), len(self.classes_)))
-            scores[:, self.head_.classes_] = self.head_.predict_proba(self._features(e))
-            return scores
+            return self._head_scores(self._features(e))
         if self.center:
             e = e - self.text_mean_
         return cosine_scores(e, self.class_embeddings_)
