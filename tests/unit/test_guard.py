@@ -240,3 +240,63 @@ def test_select_input_errors():
         select([c, dict(c)], validator="entropy", fallback=None)
     with pytest.raises(ConfigError, match="no candidates"):
         select([])
+
+
+# -- the pool validator ensv (EnsV) -----------------------------------------------------------------
+
+
+def test_ensemble_agreement_counts_argmax_matches_and_checks_its_input():
+    from transferkit.core.errors import DataError
+    from transferkit.selection import ensemble_agreement, score_all
+
+    rng = np.random.default_rng(3)
+    p = rng.dirichlet(np.ones(4), size=40)
+    r = rng.dirichlet(np.ones(4), size=40)
+    same = sum(int(np.argmax(p[i]) == np.argmax(r[i])) for i in range(40))
+    assert ensemble_agreement(p, reference_probs=r) == pytest.approx(same / 40)
+    assert ensemble_agreement(p, reference_probs=p) == 1.0
+    with pytest.raises(ConfigError, match="reference_probs is missing"):
+        ensemble_agreement(p)
+    with pytest.raises(DataError, match="same target rows"):
+        ensemble_agreement(p, reference_probs=r[:30])
+    # scored one candidate at a time it has no pool: NaN, never an error
+    assert np.isnan(score_all({"target_probs": p}, {"ensv": None})["ensv"])
+
+
+def test_select_with_ensv_compares_with_the_mean_of_the_accepted_candidates():
+    rng = np.random.default_rng(5)
+    n = 300
+    truth = rng.integers(0, K, n)
+    cands = []
+    for i, noise in enumerate([0.1, 0.3, 0.5, 0.7]):
+        pred = np.where(rng.random(n) < noise, rng.integers(0, K, n), truth)
+        cands.append({"name": f"m{i}", "target_probs": _probs_from_labels(pred, conf=0.6 + 0.05 * i)})
+    # a confident collapsed candidate: rejected by the guard, so it must not vote in the ensemble
+    cands.append({"name": "collapsed", "target_probs": _probs_from_labels(np.zeros(n, int), conf=0.999)})
+    sel = select(cands, validator="ensv", fallback=None, ensemble=[])
+    accepted = [c for c in cands if c["name"] != "collapsed"]
+    ref = np.mean([c["target_probs"] for c in accepted], axis=0).argmax(axis=1)
+    expect = {c["name"]: float(np.mean(c["target_probs"].argmax(axis=1) == ref)) for c in accepted}
+    rows = {r["name"]: r for r in sel.table}
+    for name, v in expect.items():
+        assert rows[name]["ensv"] == pytest.approx(v)
+    assert sel.picked == max(expect, key=expect.get) == "m0"
+    assert rows["collapsed"]["guard_ok"] is False
+    # without the guard the collapsed candidate votes: the reference, hence the scores, change
+    ref_all = np.mean([c["target_probs"] for c in cands], axis=0).argmax(axis=1)
+    unguarded = {r["name"]: r["ensv"] for r in select(cands, validator="ensv", guard=False,
+                                                      fallback=None, ensemble=[]).table}
+    assert unguarded["m3"] == pytest.approx(np.mean(cands[3]["target_probs"].argmax(axis=1) == ref_all))
+    assert not np.array_equal(ref, ref_all)
+    # combined with another validator by mean rank
+    for c, acc in zip(cands, [0.9, 0.95, 0.8, 0.7, 0.99]):
+        c["scores"] = {"source_accuracy": acc}
+    both = select(cands, validator="source_accuracy+ensv", fallback=None, ensemble=[])
+    assert both.picked in ("m0", "m1")
+
+
+def test_select_with_ensv_needs_every_candidates_target_probs():
+    cands = [{"name": "a", "target_probs": _probs_from_labels(_healthy(0))},
+             {"name": "b", "scores": {"snd": 1.0}}]
+    with pytest.raises(ConfigError, match="every candidate needs target_probs.*'b'"):
+        select(cands, validator="ensv", guard=False, fallback=None, ensemble=[])

@@ -50,7 +50,7 @@ def tiny():
 
 def test_registry_lists_the_validators():
     assert set(VALIDATORS.names()) == {"source_accuracy", "iwcv", "dev", "snd", "entropy", "im",
-                                       "reverse"}
+                                       "reverse", "ensv"}
     for e in VALIDATORS.entries():
         assert e.description and e.obj.__doc__
     assert validator_inputs("snd") == ("target_probs",)

@@ -2,7 +2,8 @@
 and validator-driven hyper-parameter search.
 
 - :mod:`~transferkit.selection.validators` (registry :data:`VALIDATORS`, higher = better):
-  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``, ``reverse``;
+  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``, ``reverse``, and the pool
+  validator ``ensv`` (agreement with the ensemble of all candidates);
   :func:`score_candidate` calls any of them with the arrays it needs; ``"a+b"`` in :func:`select`
   combines several by their mean rank (:func:`borda`).
 - :mod:`~transferkit.selection.candidates`: the arrays of a fitted model (held-out source and
@@ -44,6 +45,7 @@ from transferkit.selection.search import search, suggest_params, trials_table
 from transferkit.selection.splitters import LeaveOneDomainOut, SourceTargetShuffleSplit
 from transferkit.selection.validators import (
     dev,
+    ensemble_agreement,
     importance_weights,
     information_maximization,
     iwcv,
@@ -59,6 +61,7 @@ from transferkit.selection.validators import (
 __all__ = [
     "DEFAULT_VALIDATOR", "VALIDATORS", "GuardResult", "LeaveOneDomainOut", "Selection",
     "SourceTargetShuffleSplit", "agreement", "borda", "check_collapse", "check_proportions", "dev",
+    "ensemble_agreement",
     "fit_shallow_candidate", "importance_weights", "information_maximization", "iwcv",
     "predict_candidate", "prediction_entropy", "reverse_validation", "score_all", "score_candidate",
     "search", "select", "snd", "softmax", "source_accuracy", "stratified_holdout", "suggest_params",

@@ -216,6 +216,7 @@ def score_all(candidate: Mapping[str, Any], validators: Mapping[str, Mapping[str
     from transferkit.selection.validators import (
         ARRAY_ARGS,
         importance_weights,
+        is_pool_validator,
         resolve_validator,
         score_candidate,
     )
@@ -225,6 +226,9 @@ def score_all(candidate: Mapping[str, Any], validators: Mapping[str, Mapping[str
     out: dict[str, float] = {}
     for v, params in validators.items():
         params = dict(params or {})
+        if is_pool_validator(v) and "reference_probs" not in params:
+            out[v] = float("nan")  # needs the whole pool: select() scores it
+            continue
         try:
             _, fn = resolve_validator(v)
             sig = inspect.signature(fn).parameters

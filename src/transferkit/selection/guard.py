@@ -22,6 +22,8 @@ from transferkit.selection.validators import (
     ARRAY_ARGS,
     check_probs,
     entropy_rows,
+    is_pool_validator,
+    pool_reference,
     resolve_validator,
     score_candidate,
     validator_inputs,
@@ -323,6 +325,26 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}" if np.isfinite(x) else str(x)
 
 
+def _pool_references(candidates: Sequence[Mapping[str, Any]], names: list[str], used: Sequence[str],
+                     accepted: list[int], vparams: dict[str, Any]) -> None:
+    """For each pool validator in ``used`` (e.g. ``ensv``) that some candidate has no precomputed
+    score for, put the pool's reference (the mean target probabilities of the accepted candidates,
+    or of all when none is accepted) into ``vparams``."""
+    for v in dict.fromkeys(used):
+        if not is_pool_validator(v):
+            continue
+        if all(isinstance(_read(c, "scores"), Mapping) and v in _read(c, "scores") for c in candidates):
+            continue
+        missing = [n for n, c in zip(names, candidates) if _read(c, "target_probs") is None]
+        if missing:
+            raise ConfigError(f"select: validator {v!r} compares every candidate with the ensemble of "
+                              f"the pool, so every candidate needs target_probs; missing for "
+                              f"{', '.join(map(repr, missing))}")
+        pool = accepted or list(range(len(candidates)))
+        ref = pool_reference([_read(candidates[i], "target_probs") for i in pool])
+        vparams[v] = {**dict(vparams.get(v) or {}), "reference_probs": ref}
+
+
 def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..., float] = "dev",
            guard: bool = True, fallback: str | None = "source_only", min_agreement: float = 0.0, *,
            ensemble: Sequence[str] | None = None, expected_proportions: Any = None,
@@ -348,7 +370,8 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
     or the agreement is below ``min_agreement``. ``fallback=None`` disables the fallback (then
     ``picked`` is None when everything is rejected). ``validator_params``: validator name -> params.
     ``validator="a+b"`` combines registered validators by their mean rank among the accepted
-    candidates (:func:`borda`); each one's scores are shown in the table.
+    candidates (:func:`borda`); each one's scores are shown in the table. A pool validator
+    (``ensv``) is given the mean ``target_probs`` of the accepted candidates as its reference.
     """
     from transferkit.selection._registry import VALIDATORS
 
@@ -410,6 +433,7 @@ def select(candidates: Sequence[Mapping[str, Any]], validator: str | Callable[..
     # (2) scores
     accepted = [i for i, g in enumerate(verdicts) if g is None or g.ok]
     rejected = [i for i in range(len(names)) if i not in accepted]
+    _pool_references(candidates, names, [*(parts or [vname]), *ens_names], accepted, vparams)
     others = {v: [_candidate_score(c, n, v, VALIDATORS.get(v), vparams.get(v))
                   for n, c in zip(names, candidates)] for v in ens_names}
     if parts is None:

@@ -10,6 +10,10 @@ Every validator is a pure function on arrays, registered in :data:`VALIDATORS`:
 ``entropy``               negative mean entropy of target predictions
 ``im``                    information maximisation: diversity - conditional entropy (Gomes et al.
                           NIPS 2010; SHOT, Liang et al. ICML 2020)
+``reverse``               reverse validation (Zhong et al. ECML-PKDD 2010)
+``ensv``                  agreement with the candidate pool's ensemble (EnsV, Hu et al. NeurIPS
+                          2024); a *pool* validator: :func:`~transferkit.selection.select` gives it
+                          the pool's mean target probabilities as ``reference_probs``
 ========================  ==================================================================
 
 Inputs (names shared by all validators, so :func:`score_candidate` can pass each the ones it takes):
@@ -417,6 +421,55 @@ def reverse_validation(source_labels: Any, target_probs: Any, source_features: A
     g = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000, random_state=seed))
     g.fit(xt, yhat)
     return float(np.mean(g.predict(xs) == ys))
+
+
+@VALIDATORS.register("ensv", description="Agreement of target predictions with the ensemble of all "
+                                         "candidates (EnsV, Hu et al. 2024)",
+                     needs=("target_probs",), pool=True)
+def ensemble_agreement(target_probs: Any, *, reference_probs: Any = None) -> float:
+    """EnsV (Hu, Luo, Liang & Foo, "Towards Reliable Model Selection for Unsupervised Domain
+    Adaptation: An Empirical Study and A Certified Baseline", NeurIPS 2024 Datasets and
+    Benchmarks): the share of target samples on which the candidate's predicted class equals the
+    class predicted by the ensemble of the whole candidate pool,
+    ``(1/n_t) sum_j 1[argmax_k p_jk = argmax_k r_jk]``, where ``r`` (``reference_probs``,
+    ``(n_t, K)``) is the mean of the candidates' target probabilities on the same target rows.
+
+    A *pool* validator: its reference depends on the other candidates, so
+    :func:`~transferkit.selection.select` computes ``r`` over the candidates the collapse guard
+    accepted (all of them without the guard) and passes it in; called alone it needs
+    ``reference_probs``. The ensemble is usually at least as accurate as the typical candidate, so
+    the candidate closest to it is rarely the worst (the paper's "certified" property).
+    ``target_probs`` ``(n_t, K)``.
+    """
+    func = "ensemble_agreement"
+    p = check_probs(target_probs, "target_probs", func, min_rows=1)
+    if reference_probs is None:
+        raise ConfigError(f"{func}: reference_probs is missing: give the mean target probabilities "
+                          "of the candidate pool, or let select() compute it (validator 'ensv')")
+    r = check_probs(reference_probs, "reference_probs", func, min_rows=1)
+    if r.shape != p.shape:
+        raise DataError(f"{func}: reference_probs has shape {r.shape} but target_probs has {p.shape}; "
+                        "every candidate must predict the same target rows, in the same order")
+    return float(np.mean(p.argmax(axis=1) == r.argmax(axis=1)))
+
+
+def pool_reference(target_probs: list[Any]) -> np.ndarray:
+    """The mean of several candidates' target probabilities (the reference of ``ensv``); every
+    array must have the same shape (the same target rows in the same order)."""
+    arrs = [check_probs(t, "target_probs", "pool_reference", min_rows=1) for t in target_probs]
+    if not arrs:
+        raise ConfigError("pool_reference: no candidate target probabilities given")
+    shapes = sorted({a.shape for a in arrs})
+    if len(shapes) > 1:
+        raise DataError(f"pool_reference: the candidates' target_probs differ in shape ({shapes}); "
+                        "every candidate must predict the same target rows, in the same order")
+    return np.mean(np.stack(arrs), axis=0)
+
+
+def is_pool_validator(name: Any) -> bool:
+    """True for a registered validator whose score depends on the whole candidate pool."""
+    return isinstance(name, str) and name in VALIDATORS.names() and \
+        bool(VALIDATORS.entry(name).tags.get("pool"))
 
 
 # -- calling validators by name ---------------------------------------------------------------------
