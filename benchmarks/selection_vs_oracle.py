@@ -36,6 +36,8 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as _dt
+import functools
+import hashlib
 import json
 import math
 import platform
@@ -83,9 +85,28 @@ def load_cache(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def probs_file(probs_dir: Path, key: str) -> Path:
+    """Where a candidate's target probabilities are kept (``--probs-dir``)."""
+    return probs_dir / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".npy")
+
+
+def with_probs(rec: dict[str, Any], probs_dir: Path | None) -> dict[str, Any]:
+    """The record with the path of its kept target probabilities (not written to the cache)."""
+    if probs_dir is None or rec["status"] != "ok":
+        return rec
+    return {**rec, "probs_file": str(probs_file(probs_dir, rec["key"]))}
+
+
+@functools.lru_cache(maxsize=64)
+def load_probs(path: str) -> np.ndarray:
+    return np.load(path)
+
+
 def evaluate_candidates(bench: str, task: Any, methods: list[str], cache: dict[str, Any],
-                        cache_path: Path) -> list[dict[str, Any]]:
-    """Fit every grid point of ``methods`` on the task; one record per candidate."""
+                        cache_path: Path, probs_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Fit every grid point of ``methods`` on the task; one record per candidate. With
+    ``probs_dir``, each candidate's probabilities on the unlabelled target are kept there too (the
+    pool-level validator ``ensv`` needs them); a cached record without them is fitted again."""
     from transferkit.core.registries import SHALLOW
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import (
@@ -105,8 +126,9 @@ def evaluate_candidates(bench: str, task: Any, methods: list[str], cache: dict[s
     for m in methods:
         for p in GRIDS[m]:
             key = f"{bench}|{task.name}|{m}|{json.dumps(p, sort_keys=True)}"
-            if key in cache:
-                recs.append(cache[key])
+            if key in cache and (probs_dir is None or cache[key]["status"] != "ok"
+                                 or probs_file(probs_dir, key).is_file()):
+                recs.append(with_probs(cache[key], probs_dir))
                 continue
             t0 = time.perf_counter()
             rec: dict[str, Any] = {"key": key, "benchmark": bench, "task": task.name, "method": m,
@@ -117,6 +139,8 @@ def evaluate_candidates(bench: str, task: Any, methods: list[str], cache: dict[s
                 acc = float(np.mean(np.asarray(c["model"].predict(xtest)) == task.y_test) * 100)
                 scores = score_all(c, {v: None for v in VALIDATORS.names()})
                 g = check_collapse(c["target_probs"], expected_proportions=prior)
+                if probs_dir is not None:
+                    np.save(probs_file(probs_dir, key), np.asarray(c["target_probs"], dtype=np.float32))
                 rec.update(status="ok", accuracy=acc,
                            scores={k: (v if math.isfinite(v) else None) for k, v in scores.items()},
                            guard_ok=g.ok, guard=g.summary() if not g.ok else "",
@@ -127,7 +151,7 @@ def evaluate_candidates(bench: str, task: Any, methods: list[str], cache: dict[s
             cache[key] = rec
             with open(cache_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
-            recs.append(rec)
+            recs.append(with_probs(rec, probs_dir))
             print(f"  {task.name} {rec['name']}: " + (f"acc {rec['accuracy']:.1f}" if rec["status"] == "ok"
                                                       else rec["error"][:80]), flush=True)
     return recs
@@ -138,10 +162,17 @@ def pick(recs: list[dict[str, Any]], validator: str, fallback: str | None
     """The candidate ``select`` picks among ``recs`` (ok ones), with the reason; None when the
     guard rejects all of them and there is no fallback."""
     from transferkit.selection.guard import select
+    from transferkit.selection.validators import is_pool_validator
 
     ok = [r for r in recs if r["status"] == "ok"]
     cands = [{"name": r["name"], "guard": {"ok": r["guard_ok"], "reasons": [r["guard"]] if r["guard"] else []},
-              "scores": {k: (math.nan if v is None else v) for k, v in r["scores"].items()}} for r in ok]
+              "scores": {k: (math.nan if v is None else v) for k, v in r["scores"].items()
+                         if not is_pool_validator(k)}} for r in ok]
+    if any(is_pool_validator(v) for v in validator.split("+")):  # scored on the pool by select
+        if not all("probs_file" in r or "target_probs" in r for r in ok):
+            return None, "no target probabilities kept (run with --probs-dir)"
+        for c, r in zip(cands, ok):
+            c["target_probs"] = r["target_probs"] if "target_probs" in r else load_probs(r["probs_file"])
     fb = fallback if fallback in {r["name"] for r in ok} else None
     sel = select(cands, validator, guard=True, fallback=fb, min_agreement=-2.0, ensemble=[])
     if sel.picked is None:  # the guard rejected every candidate and there is no fallback
@@ -230,15 +261,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", default=None, help="write every candidate record as CSV")
     ap.add_argument("--out", default=None, help="write the Markdown summary here")
     ap.add_argument("--no-advisor", action="store_true")
+    ap.add_argument("--probs-dir", default=None,
+                    help="keep each candidate's target probabilities here (needed by ensv)")
     args = ap.parse_args(argv)
 
     from transferkit.core.registries import DATASETS
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import DEFAULT_VALIDATOR
+    from transferkit.selection.validators import is_pool_validator
 
     t_start = time.perf_counter()
     cache_path = Path(args.cache)
     cache = load_cache(cache_path)
+    probs_dir = Path(args.probs_dir) if args.probs_dir else None
+    if probs_dir is not None:
+        probs_dir.mkdir(parents=True, exist_ok=True)
     benches = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     records: dict[str, dict[str, list[dict[str, Any]]]] = {}
     chance: dict[str, float] = {}
@@ -252,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             task = data.load_task(name)
             chance[name] = 100.0 / task.num_classes
             print(f"{bench} {name}", flush=True)
-            records[bench][name] = evaluate_candidates(bench, task, methods, cache, cache_path)
+            records[bench][name] = evaluate_candidates(bench, task, methods, cache, cache_path, probs_dir)
             if not args.no_advisor:
                 a = run_advisor(task)
                 a["benchmark"] = bench
@@ -312,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     say("| validator | " + " | ".join(f"{b}: across / within" for b in res) + " | all: across / within | collapsed |")
     say("|---|" + "---|" * (len(res) + 2))
     for v in [DEFAULT_VALIDATOR, *VALIDATORS.names()]:
+        if probs_dir is None and is_pool_validator(v):
+            continue  # needs the candidates' target probabilities
         rv = {b: selection_table(r, v, chance) for b, r in records.items()}
         a_rows = [r for rr in rv.values() for r in rr["rows"]]
         a_within = [r for rr in rv.values() for r in rr["within"]]
