@@ -65,6 +65,21 @@ ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["T-shirt", "pair of trousers", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
          "ankle boot"]
 TEMPLATE = "a photo of a {}."
+#: ``--descriptions visual`` (written 2026-11-24 before its first run, from what each garment looks
+#: like, not tuned): one sentence per class naming its shape and parts, in the order of NAMES
+VISUAL = [
+    "a T-shirt: a light top with short sleeves and a round neck, worn on the upper body.",
+    "a pair of trousers: long clothing for the legs, two long tubes of fabric joined at the waist.",
+    "a pullover: a knitted sweater with long sleeves, pulled over the head and worn on the upper body.",
+    "a dress: a one-piece garment for women that covers the body from the shoulders down to a skirt.",
+    ("a coat: a long outer garment with long sleeves and buttons or a zip down the front, worn over "
+     "other clothes."),
+    "a sandal: an open summer shoe made of straps, with the toes and the heel showing.",
+    "a shirt: a top with a collar, buttons down the front and sleeves, worn on the upper body.",
+    "a sneaker: a low sports shoe with laces and a flat rubber sole.",
+    "a bag: a handbag or purse with handles or a shoulder strap, for carrying things.",
+    "an ankle boot: a closed shoe whose top covers the ankle, often with a heel.",
+]
 
 
 def subsample(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -89,7 +104,7 @@ def features(args: argparse.Namespace) -> dict:
     got_tr = cache.features(enc, np.ascontiguousarray(xtr[itr]), batch_size=64, progress=False, desc="fmnist train")
     got_te = cache.features(enc, np.ascontiguousarray(xte[ite]), batch_size=64, progress=False, desc="fmnist test")
     text = create_encoder("minilm")
-    descriptions = [TEMPLATE.format(n) for n in NAMES]
+    descriptions = VISUAL if args.descriptions == "visual" else [TEMPLATE.format(n) for n in NAMES]
     S = text.encode(descriptions, batch_size=16).astype(np.float64)
     return {"Xtr": got_tr.features.astype(np.float64), "ytr": ytr[itr].astype(np.int64),
             "Xte": got_te.features.astype(np.float64), "yte": yte[ite].astype(np.int64), "S": S,
@@ -188,6 +203,9 @@ def main() -> int:
     ap.add_argument("--protocol", choices=["select", "authors"], default="select",
                     help="select: preprocessing and a wider gamma grid chosen on seen classes (default); authors: raw "
                          "features and semantic vectors, the authors' grid only (the first protocol run)")
+    ap.add_argument("--descriptions", choices=["names", "visual"], default="names",
+                    help="names: 'a photo of a {name}.' (default, the first run); visual: one sentence per class "
+                         "describing its shape and parts (VISUAL)")
     ap.add_argument("--out", default=None, help="folder for splits.json (default runs/eszsl_fashion_mnist_<protocol>)")
     ap.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--train-per-class", type=int, default=500)
@@ -195,7 +213,8 @@ def main() -> int:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--cache-dir", default=None)
     args = ap.parse_args()
-    out = Path(args.out or f"runs/eszsl_fashion_mnist_{args.protocol}")
+    out = Path(args.out or f"runs/eszsl_fashion_mnist_{args.protocol}"
+               + ("_visual" if args.descriptions == "visual" else ""))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     data = features(args)
@@ -225,6 +244,8 @@ def write_tables(rows: list[dict], ctrl: list[dict], data: dict, args: argparse.
     import torch
 
     stem = "eszsl_fashion_mnist" if args.protocol == "select" else "eszsl_fashion_mnist_authors_grid"
+    if args.descriptions == "visual":
+        stem += "_visual"
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     keys = ["val_zsl", "zsl_unseen", "supervised_seen", "gzsl_seen", "gzsl_unseen", "harmonic", "cal_gzsl_seen",
@@ -250,7 +271,10 @@ def write_tables(rows: list[dict], ctrl: list[dict], data: dict, args: argparse.
     machine = (f"2 CPU cores, shared with other jobs ({os.cpu_count()} visible), {platform.system()} "
                f"{platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}, one torch thread")
     cmd = ("OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 python "
-           f"benchmarks/eszsl_fashion_mnist.py --protocol {args.protocol}")
+           f"benchmarks/eszsl_fashion_mnist.py --protocol {args.protocol} --descriptions {args.descriptions}")
+    described = (f"`{TEMPLATE}` with the names {', '.join(NAMES)}" if args.descriptions == "names" else
+                 "one sentence per class describing its shape and parts (`VISUAL` in the script: "
+                 + "; ".join(f"'{d}'" for d in VISUAL) + ")")
     if args.protocol == "select":
         proto = ("Per split, the preprocessing — features raw or z-scored (statistics of the seen classes' training "
                  "images), semantic vectors raw or centred on the mean of the 10 class vectors — and gamma "
@@ -267,8 +291,8 @@ def write_tables(rows: list[dict], ctrl: list[dict], data: dict, args: argparse.
              (f"Fashion-MNIST (Debian `dataset-fashion-mnist`): {args.train_per_class} training images per class "
               f"(from the 60,000) and {args.test_per_class} test images per class (from the 10,000), seed 0. "
               f"Features: frozen ImageNet EfficientNet-Lite0, images resized to {args.image_size} px, 1280-d (feature "
-              f"cache). Semantic vectors: all-MiniLM-L6-v2 embeddings of `{TEMPLATE}` with the names "
-              f"{', '.join(NAMES)} (fixed before any run). All 45 choices of 2 unseen classes. {proto} No unseen "
+              f"cache). Semantic vectors: all-MiniLM-L6-v2 embeddings of {described} "
+              f"(fixed before any run). All 45 choices of 2 unseen classes. {proto} No unseen "
               "image or label is used to choose anything. Per-class mean accuracies (%), mean ± standard deviation "
               "over the 45 splits. Chance: 50 for ZSL unseen (2 candidates), 12.5 for supervised seen (8 "
               "candidates), 10 for GZSL (10 candidates)."), "",
