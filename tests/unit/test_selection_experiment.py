@@ -203,3 +203,44 @@ def test_embedding_off_and_old_reports_load(files, tmp_path):
         r.pop("selection"), r.pop("embedding")
     (tmp_path / "old.json").write_text(json.dumps(d))
     assert ExperimentResult.load_json(tmp_path / "old.json").runs
+
+
+def test_pool_validator_ensv_in_a_run(files):
+    """selection.validator = ensv: each run keeps its target probabilities beside result.json;
+    the pick is the run agreeing most with the mean of the accepted runs' probabilities, the same
+    when the runs are reused from disk; a run without them gives a clear reason, not a crash."""
+    methods = ["logreg", {"name": "coral", "params": {"estimator": "logreg"}},
+               {"name": "sa", "params": {"n_components": 3, "estimator": "logreg"}}, "1nn", "source_only"]
+    raw = _raw(files, selection={"validator": "ensv"}, methods=methods)
+    out = files / "ensv_out"
+    res = run_experiment(validate_config(raw), out, progress=False)
+    sel = _pick(res)
+    task = res.tasks()[0]
+    rows = {r["name"]: r for r in sel["table"]}
+    probs = {m: np.load(next(out.glob(f"runs/*/{m}/target_probs.npy"))) for m in rows}
+    assert all(p.shape == (90, 3) for p in probs.values())
+    accepted = [m for m in rows if rows[m]["guard_ok"]]
+    ref = np.mean([probs[m].astype(np.float64) for m in accepted], axis=0).argmax(axis=1)
+    expect = {m: float(np.mean(probs[m].argmax(axis=1) == ref)) for m in accepted}
+    for m, v in expect.items():
+        assert rows[m]["ensv"] == pytest.approx(v)
+    assert sel["picked"] == max(expect, key=lambda m: (expect[m], -list(rows).index(m)))
+    assert all(run.selection["scores"].get("ensv") is None for run in res.runs)  # never stored per run
+    # reused from disk: same scores and pick
+    again = _pick(run_experiment(validate_config(raw), out, progress=False))
+    assert again["picked"] == sel["picked"]
+    assert [r["ensv"] for r in again["table"]] == [r["ensv"] for r in sel["table"]]
+    # a reused run without its probabilities: nothing picked, the reason says why and what to do
+    next(out.glob("runs/*/sa/target_probs.npy")).unlink()
+    third = _pick(run_experiment(validate_config(raw), out, progress=False))
+    assert third["picked"] is None and "'sa'" in third["reason"] and "target_probs.npy" in third["reason"]
+    assert task in res.tasks()
+
+
+def test_pool_validator_cannot_drive_a_search(files):
+    sel = {"validator": "ensv", "search": {"n_trials": 2, "space": {"coral": {"reg": {"low": 0.1, "high": 1.0}}}}}
+    raw = _raw(files, selection=sel, methods=["logreg", {"name": "coral", "params": {"estimator": "logreg"}}])
+    with pytest.raises(ConfigError, match=r"selection\.validator.*whole pool.*'source_accuracy\+ensv'"):
+        validate_config(raw)
+    sel["validator"] = "source_accuracy+ensv"
+    assert validate_config(raw).selection.validator == "source_accuracy+ensv"

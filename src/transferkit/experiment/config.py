@@ -314,6 +314,7 @@ def _selection(d: Any, methods: list[MethodSpec], path: str = "selection") -> Se
     from transferkit.core.params import bind_params
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import DEFAULT_VALIDATOR
+    from transferkit.selection.validators import is_pool_validator
 
     if d is None or d is True:
         d = {}
@@ -325,6 +326,9 @@ def _selection(d: Any, methods: list[MethodSpec], path: str = "selection") -> Se
             raise ConfigError("a combined validator takes no params; give one validator to set "
                               "its parameters", f"{path}.params")
         params: dict[str, Any] = {}
+    elif is_pool_validator(validator) and d.get("params"):
+        raise ConfigError(f"{validator!r} takes no params in a config (its reference is computed from "
+                          "the runs)", f"{path}.params")
     else:
         params = bind_params(VALIDATORS.get(validator), d.get("params") or {}, path=f"{path}.params")
     ensemble = d.get("ensemble")
@@ -361,6 +365,11 @@ def _selection(d: Any, methods: list[MethodSpec], path: str = "selection") -> Se
         min_share_fraction=_number(g, "min_share_fraction", f"{path}.guard", 0.2, low=0.0, high=1.0))
     search = None
     if d.get("search") is not None:
+        if is_pool_validator(validator.split("+")[0]):
+            raise ConfigError(f"{validator.split('+')[0]!r} compares a candidate with the whole pool of "
+                              "candidates, so it cannot score one search trial (the search objective is the "
+                              "first validator of the selection); put another validator first, e.g. "
+                              f"'source_accuracy+{validator}'", f"{path}.validator")
         search = _search(d["search"], methods, f"{path}.search")
     return SelectionSpec(validator, params, ensemble, val_fraction, fallback, min_agreement, guard,
                          search)

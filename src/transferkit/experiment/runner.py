@@ -53,6 +53,10 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: a run's probabilities on the unlabelled target part, kept beside result.json under selection
+TARGET_PROBS_FILE = "target_probs.npy"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text.replace("->", "-to-")).strip("_") or "run"
 
@@ -252,8 +256,11 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
                                             cfg, int((sd >= 0).sum()), int((sd < 0).sum()))
         else:  # the estimator classifies the input itself: its map is the input map
             extra["embedding"] = {"same_as_input": True}
-    return RunResult(task=task.name, method=spec.label, kind="shallow", params=spec.params, metrics=metrics,
-                     timings=timings, **extra)
+    run = RunResult(task=task.name, method=spec.label, kind="shallow", params=spec.params, metrics=metrics,
+                    timings=timings, **extra)
+    if cfg is not None and cfg.selection is not None and split is not None:
+        run.target_probs = np.asarray(cand["target_probs"], dtype=np.float32)  # type: ignore[attr-defined]
+    return run
 
 
 def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -328,8 +335,11 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         _, ft = _deep_outputs(model, task.train.x[rt])
         extra["embedding"] = _embedding(task, fs, ft, cfg, int(task.train.is_source.sum()),
                                         int((~task.train.is_source).sum()))
-    return RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params, metrics=metrics,
-                     history=fr.history, timings=timings, **extra)
+    run = RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params, metrics=metrics,
+                    history=fr.history, timings=timings, **extra)
+    if "selection" in extra:
+        run.target_probs = np.asarray(pt, dtype=np.float32)  # type: ignore[attr-defined]
+    return run
 
 
 def _feature_cache_summary(log: Any) -> str:
@@ -382,7 +392,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
             task_runs += _search_runs(task, cfg, out, progress, split)
         result.runs.extend(task_runs)
         if cfg.selection is not None:
-            result.selection[task.name] = select_runs(task_runs, cfg.selection, task)
+            result.selection[task.name] = select_runs(task_runs, cfg.selection, task, out)
         if out is not None and write:
             result.timings["total"] = time.perf_counter() - t_start
             result.save_json(out / "report.json")
@@ -421,6 +431,9 @@ def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | No
     run.published, run.published_source = _published(task, spec.name)
     if done_file is not None and run.status == "ok":
         done_file.parent.mkdir(parents=True, exist_ok=True)
+        probs = getattr(run, "target_probs", None)
+        if probs is not None:  # for pool validators (ensv), which compare the runs of a task
+            np.save(done_file.parent / TARGET_PROBS_FILE, np.asarray(probs, dtype=np.float32))
         tmp = done_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"fingerprint": fp, "run": asdict(run)}, default=float))
         tmp.replace(done_file)
@@ -438,25 +451,45 @@ def _quiet(spec: MethodSpec, cfg: ExperimentConfig) -> MethodSpec:
 # -- selection -------------------------------------------------------------------------------------
 
 
-def select_runs(runs: list[RunResult], sel: SelectionSpec, task: Task) -> dict[str, Any]:
+def _run_target_probs(run: RunResult, out: Path | None, task: Task) -> np.ndarray | None:
+    """A run's probabilities on the unlabelled target part: kept on the run object when it was
+    trained in this process, else read from its folder (``target_probs.npy``); None when neither."""
+    probs = getattr(run, "target_probs", None)
+    if probs is None and out is not None:
+        f = out / "runs" / _slug(task.name) / _slug(run.method) / TARGET_PROBS_FILE
+        if f.is_file():
+            probs = np.load(f).astype(np.float64)
+    return probs
+
+
+def select_runs(runs: list[RunResult], sel: SelectionSpec, task: Task, out: Path | None = None
+                ) -> dict[str, Any]:
     """Pick one of a task's runs with :func:`transferkit.selection.select` from what each run
-    stored (validator scores, predicted target proportions). Target accuracy is not read: each
-    candidate is built from ``run.selection`` only. Returns the Selection as a dict, with the guard
-    settings and the expected class proportions it used."""
-    from transferkit.selection.guard import check_proportions, select
+    stored (validator scores, predicted target proportions; for a pool validator such as ``ensv``
+    also its target probabilities, from ``out`` when the run was reused). Target accuracy is not
+    read: each candidate is built from ``run.selection`` only. Returns the Selection as a dict, with
+    the guard settings and the expected class proportions it used."""
+    from transferkit.selection.guard import check_proportions, select, split_validator
+    from transferkit.selection.validators import is_pool_validator
 
     ys = task.train.y[task.train.is_source]
     K = task.num_classes
     expected = (np.bincount(ys, minlength=K) / max(len(ys), 1)).tolist() \
         if sel.guard.expected == "source_prior" else None
-    candidates, failed = [], []
+    pool = [v for v in (split_validator(sel.validator) or [sel.validator]) if is_pool_validator(v)]
+    candidates, failed, no_probs = [], [], []
     for r in runs:
         rec = r.selection
         if r.status != "ok" or not rec:
             failed.append(r.method)
             continue
-        scores = {k: (float("nan") if v is None else float(v)) for k, v in rec["scores"].items()}
+        scores = {k: (float("nan") if v is None else float(v)) for k, v in rec["scores"].items()
+                  if not is_pool_validator(k)}  # a pool validator is scored here, on the whole pool
         cand: dict[str, Any] = {"name": r.method, "scores": scores}
+        if pool:
+            cand["target_probs"] = _run_target_probs(r, out, task)
+            if cand["target_probs"] is None:
+                no_probs.append(r.method)
         if sel.guard.enabled:
             cand["guard"] = check_proportions(
                 rec["predicted_proportions"], n_samples=rec.get("n_target"),
@@ -469,6 +502,13 @@ def select_runs(runs: list[RunResult], sel: SelectionSpec, task: Task) -> dict[s
     if not candidates:
         return {**info, "picked": None, "reason": "Nothing was picked: no run finished with "
                 "validator scores.", "table": [], "agreement": None, "fell_back": False}
+    if no_probs:
+        return {**info, "picked": None, "reason": (
+            f"Nothing was picked: the validator {sel.validator!r} compares every run with the ensemble "
+            f"of all runs, but {', '.join(map(repr, no_probs))} kept no target probabilities "
+            f"({TARGET_PROBS_FILE} in the run folder; runs finished before they were kept have none). "
+            "Delete those runs' result.json to rerun them, or choose another validator."),
+            "table": [], "agreement": None, "fell_back": False}
     names = [c["name"] for c in candidates]
     fallback = sel.fallback if sel.fallback in names else None
     ensemble = sel.ensemble
