@@ -375,6 +375,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
         stratified_holdout,
     )
     from transferkit.selection.guard import check_collapse, select
+    from transferkit.selection.validators import is_pool_validator
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -461,7 +462,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
             failed[label] = str(exc)
     if deep:
         cands += _deep_candidates(xs_p, ys_p, xt, split, K, deep_steps, seed)
-    vparams = {v: None for v in VALIDATORS.names()}
+    vparams = {v: None for v in VALIDATORS.names() if not is_pool_validator(v)}
     prior = np.bincount(ys_p[split[0]], minlength=K).astype(float)
     rows = []
     for c in cands:

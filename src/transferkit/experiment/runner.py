@@ -138,8 +138,11 @@ def _validator_params(sel: SelectionSpec) -> dict[str, Any]:
     """Every registered validator with default parameters; the selection's validator with its own."""
     from transferkit.selection._registry import VALIDATORS
 
-    out: dict[str, Any] = {v: None for v in VALIDATORS.names()}
-    if "+" not in sel.validator:
+    from transferkit.selection.validators import is_pool_validator
+
+    # a pool validator is not a per-run score: select_runs computes it from every run's target_probs
+    out: dict[str, Any] = {v: None for v in VALIDATORS.names() if not is_pool_validator(v)}
+    if "+" not in sel.validator and not is_pool_validator(sel.validator):
         out[sel.validator] = dict(sel.params) or None
     return out
 
