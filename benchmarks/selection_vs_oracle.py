@@ -216,17 +216,22 @@ def selection_table(records: dict[str, list[dict[str, Any]]], validator: str, ch
             "rejected_grids": rejected_grids}
 
 
-def run_advisor(task: Any, seed: int = 0) -> dict[str, Any]:
-    """The advisor on the input features, then every pilot pipeline fitted on the whole source."""
+def run_advisor(task: Any, seed: int = 0, deep: bool = False) -> dict[str, Any]:
+    """The advisor on the input features, then every shallow pilot pipeline fitted on the whole
+    source (``deep``: the advisor's pilot also trains its small MLP source-only and DANN; those are
+    not refitted, and their accuracy is left blank)."""
     from transferkit.assess.advisor import advise
     from transferkit.core.registries import SHALLOW
 
     t0 = time.perf_counter()
-    adv = advise(task, seed=seed)
+    adv = advise(task, seed=seed, deep=deep)
     X, y, sd = task.train.to_numpy()
     xtest = task.x_test.reshape(len(task.x_test), -1)
     accs = {}
     for row in adv.pilot:
+        if row.get("kind") == "deep":
+            accs[row["name"]] = math.nan
+            continue
         est = SHALLOW.create(row["method"], row["params"])
         if "random_state" in est.get_params():
             est.set_params(random_state=seed)
@@ -261,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", default=None, help="write every candidate record as CSV")
     ap.add_argument("--out", default=None, help="write the Markdown summary here")
     ap.add_argument("--no-advisor", action="store_true")
+    ap.add_argument("--advisor-only", action="store_true", help="no candidate grids, only the advisor")
+    ap.add_argument("--advisor-deep", action="store_true",
+                    help="the advisor's pilot also trains its small MLP (source-only and DANN)")
     ap.add_argument("--probs-dir", default=None,
                     help="keep each candidate's target probabilities here (needed by ensv)")
     args = ap.parse_args(argv)
@@ -283,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     for bench in benches:
         methods = [m.strip() for m in args.methods.split(",")] if args.methods else \
             list(AMAZON_METHODS if bench == "amazon_reviews_5000d" else GRIDS)
+        if args.advisor_only:
+            methods = []
         data = DATASETS.create(bench, {"tasks": args.tasks})
         records[bench] = {}
         for name in data.task_names():
@@ -291,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{bench} {name}", flush=True)
             records[bench][name] = evaluate_candidates(bench, task, methods, cache, cache_path, probs_dir)
             if not args.no_advisor:
-                a = run_advisor(task)
+                a = run_advisor(task, deep=args.advisor_deep)
                 a["benchmark"] = bench
                 advisor.append(a)
                 print(f"  advisor: {a['recommendation']} -> {a['pipeline']} ({fmt(a['accuracy'])}); "
@@ -309,55 +319,56 @@ def main(argv: list[str] | None = None) -> int:
         "source (stratified, seed 0) + the unlabelled target; validators see the held-out 20 % and "
         "the target; accuracy is on the labelled target split, used only after every choice.")
     say()
-    say(f"## Selection by the default validator `{DEFAULT_VALIDATOR}` with the collapse guard")
-    say()
-    res = {b: selection_table(r, DEFAULT_VALIDATOR, chance) for b, r in records.items()}
-    say("| benchmark | task | picked (across methods) | acc | oracle pick | acc | gap |")
-    say("|---|---|---|---|---|---|---|")
-    for b, rr in res.items():
-        for r in rr["rows"]:
-            say(f"| {b} | {r['task']} | {r['picked']} | {fmt(r['picked_acc'])}{' COLLAPSED' if r['collapsed'] else ''} "
-                f"| {r['oracle']} | {fmt(r['oracle_acc'])} | {fmt(r['gap'])} |")
-    say()
-    say("| benchmark | mean gap across methods | mean gap within each method's grid | collapsed picks | "
-        "grids rejected whole by the guard |")
-    say("|---|---|---|---|---|")
-    all_rows = [r for rr in res.values() for r in rr["rows"]]
-    all_within = [r for rr in res.values() for r in rr["within"]]
-    for b, rr in res.items():
-        say(f"| {b} | {fmt(rr['mean_gap'])} | {fmt(rr['mean_within_gap'])} | {rr['collapsed']} | "
-            f"{rr['rejected_grids']} |")
-    say(f"| all ({len(all_rows)} tasks) | {fmt(np.mean([r['gap'] for r in all_rows]))} | "
-        f"{fmt(np.mean([r['gap'] for r in all_within]))} | "
-        f"{sum(r['collapsed'] for r in all_rows) + sum(r['collapsed'] for r in all_within)} | "
-        f"{sum(rr['rejected_grids'] for rr in res.values())} |")
-    say()
-    say("Within-grid gaps per method (mean over tasks):")
-    say()
-    say("| method | " + " | ".join(res) + " |")
-    say("|---|" + "---|" * len(res))
-    for m in GRIDS:
-        cells = []
+    if n_cands:  # (none with --advisor-only)
+        say(f"## Selection by the default validator `{DEFAULT_VALIDATOR}` with the collapse guard")
+        say()
+        res = {b: selection_table(r, DEFAULT_VALIDATOR, chance) for b, r in records.items()}
+        say("| benchmark | task | picked (across methods) | acc | oracle pick | acc | gap |")
+        say("|---|---|---|---|---|---|---|")
         for b, rr in res.items():
-            g = [r["gap"] for r in rr["within"] if r["method"] == m]
-            cells.append(fmt(float(np.mean(g))) if g else "-")
-        if any(c != "-" for c in cells):
-            say(f"| {m} | " + " | ".join(cells) + " |")
-    say()
-    say("## Every validator (same candidates, guard on)")
-    say()
-    say("| validator | " + " | ".join(f"{b}: across / within" for b in res) + " | all: across / within | collapsed |")
-    say("|---|" + "---|" * (len(res) + 2))
-    for v in [DEFAULT_VALIDATOR, *VALIDATORS.names()]:
-        if probs_dir is None and is_pool_validator(v):
-            continue  # needs the candidates' target probabilities
-        rv = {b: selection_table(r, v, chance) for b, r in records.items()}
-        a_rows = [r for rr in rv.values() for r in rr["rows"]]
-        a_within = [r for rr in rv.values() for r in rr["within"]]
-        coll = sum(r["collapsed"] for r in a_rows) + sum(r["collapsed"] for r in a_within)
-        say(f"| {v} | " + " | ".join(f"{fmt(rr['mean_gap'])} / {fmt(rr['mean_within_gap'])}" for rr in rv.values())
-            + f" | {fmt(np.mean([r['gap'] for r in a_rows]))} / {fmt(np.mean([r['gap'] for r in a_within]))} | {coll} |")
-    say()
+            for r in rr["rows"]:
+                say(f"| {b} | {r['task']} | {r['picked']} | {fmt(r['picked_acc'])}{' COLLAPSED' if r['collapsed'] else ''} "
+                    f"| {r['oracle']} | {fmt(r['oracle_acc'])} | {fmt(r['gap'])} |")
+        say()
+        say("| benchmark | mean gap across methods | mean gap within each method's grid | collapsed picks | "
+            "grids rejected whole by the guard |")
+        say("|---|---|---|---|---|")
+        all_rows = [r for rr in res.values() for r in rr["rows"]]
+        all_within = [r for rr in res.values() for r in rr["within"]]
+        for b, rr in res.items():
+            say(f"| {b} | {fmt(rr['mean_gap'])} | {fmt(rr['mean_within_gap'])} | {rr['collapsed']} | "
+                f"{rr['rejected_grids']} |")
+        say(f"| all ({len(all_rows)} tasks) | {fmt(np.mean([r['gap'] for r in all_rows]))} | "
+            f"{fmt(np.mean([r['gap'] for r in all_within]))} | "
+            f"{sum(r['collapsed'] for r in all_rows) + sum(r['collapsed'] for r in all_within)} | "
+            f"{sum(rr['rejected_grids'] for rr in res.values())} |")
+        say()
+        say("Within-grid gaps per method (mean over tasks):")
+        say()
+        say("| method | " + " | ".join(res) + " |")
+        say("|---|" + "---|" * len(res))
+        for m in GRIDS:
+            cells = []
+            for b, rr in res.items():
+                g = [r["gap"] for r in rr["within"] if r["method"] == m]
+                cells.append(fmt(float(np.mean(g))) if g else "-")
+            if any(c != "-" for c in cells):
+                say(f"| {m} | " + " | ".join(cells) + " |")
+        say()
+        say("## Every validator (same candidates, guard on)")
+        say()
+        say("| validator | " + " | ".join(f"{b}: across / within" for b in res) + " | all: across / within | collapsed |")
+        say("|---|" + "---|" * (len(res) + 2))
+        for v in [DEFAULT_VALIDATOR, *VALIDATORS.names()]:
+            if probs_dir is None and is_pool_validator(v):
+                continue  # needs the candidates' target probabilities
+            rv = {b: selection_table(r, v, chance) for b, r in records.items()}
+            a_rows = [r for rr in rv.values() for r in rr["rows"]]
+            a_within = [r for rr in rv.values() for r in rr["within"]]
+            coll = sum(r["collapsed"] for r in a_rows) + sum(r["collapsed"] for r in a_within)
+            say(f"| {v} | " + " | ".join(f"{fmt(rr['mean_gap'])} / {fmt(rr['mean_within_gap'])}" for rr in rv.values())
+                + f" | {fmt(np.mean([r['gap'] for r in a_rows]))} / {fmt(np.mean([r['gap'] for r in a_within]))} | {coll} |")
+        say()
     if advisor:
         say("## The advisor")
         say()
@@ -370,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{fmt(acc.get('sa'))} | {fmt(a['oracle_gain'])} |")
         say()
         names = list(advisor[0]["accuracies"])
-        fixed = {n: float(np.mean([a["accuracies"][n] for a in advisor])) for n in names}
+        fixed = {n: float(np.mean([a["accuracies"][n] for a in advisor])) for n in names
+                 if all(math.isfinite(a["accuracies"][n]) for a in advisor)}  # deep pilots: not refitted
         adv_mean = float(np.mean([a["accuracy"] for a in advisor]))
         best = max(fixed, key=lambda n: fixed[n])
         say(f"Advisor's pipeline, mean over {len(advisor)} tasks: {fmt(adv_mean)}. Fixed pipelines: "
