@@ -54,10 +54,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -66,7 +64,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selection_vs_oracle import fmt, pick
+from selection_vs_oracle import fmt, pick, provenance_header
 
 BENCH = "digits_images"
 #: the candidate picked when the guard rejects every candidate (as the runner's ``select`` default)
@@ -393,11 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                                 picked.get(task) == r["method"], oracle.get(task) == r["method"],
                                 r["fingerprint_form"], r["run_dir"]])
     if args.out:
-        command = " ".join(argv if argv is not None else sys.argv[1:])
-        head = [("<!-- produced by: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 15 "
-                 f"python benchmarks/selection_digits_deep.py {command} -->"),
-                (f"<!-- date: {_dt.date.today().isoformat()}; machine: 2 CPU cores (shared with other jobs), "
-                 f"{platform.system()} {platform.machine()}, Python {platform.python_version()} -->"), ""]
+        head = provenance_header("selection_digits_deep.py", argv, launcher="nice -n 15 ")
         Path(args.out).write_text("\n".join(head + lines) + "\n")
     return 0
 

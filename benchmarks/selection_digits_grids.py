@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as _dt
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -46,7 +44,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selection_vs_oracle import fmt, pick
+from selection_vs_oracle import fmt, pick, provenance_header
 
 #: held-out source accuracy recomputed from the checkpoint must match the stored one this closely
 ACC_TOL = 1e-6
@@ -289,10 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                                 r["guard_ok"], *("" if r["scores"].get(k) is None else f"{r['scores'][k]:.6g}"
                                                  for k in keys)])
     if args.out:
-        head = [(f"<!-- produced by: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python "
-                f"benchmarks/selection_digits_grids.py {' '.join(argv if argv is not None else sys.argv[1:])} -->"),
-                (f"<!-- date: {_dt.date.today().isoformat()}; machine: 2 CPU cores, {platform.system()} "
-                f"{platform.machine()}, Python {platform.python_version()} -->"), ""]
+        head = provenance_header("selection_digits_grids.py", argv, machine="2 CPU cores")
         Path(args.out).write_text("\n".join(head + lines) + "\n")
     return 0
 

@@ -253,6 +253,16 @@ def run_advisor(task: Any, seed: int = 0, deep: bool = False) -> dict[str, Any]:
             "seconds": time.perf_counter() - t0}
 
 
+def provenance_header(script: str, argv: list[str] | None, *, launcher: str = "",
+                      machine: str = "2 CPU cores (shared with other jobs)") -> list[str]:
+    """The two comment lines every results file starts with (command, date, machine), then a blank."""
+    args = " ".join(argv if argv is not None else sys.argv[1:])
+    return [(f"<!-- produced by: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 {launcher}"
+             f"python benchmarks/{script} {args} -->"),
+            (f"<!-- date: {_dt.date.today().isoformat()}; machine: {machine}, {platform.system()} "
+             f"{platform.machine()}, Python {platform.python_version()} -->"), ""]
+
+
 def fmt(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
 
@@ -413,10 +423,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "" if c.get("accuracy") is None else f"{c['accuracy']:.2f}", c.get("guard_ok", ""),
                                 *("" if sc.get(k) is None else f"{sc[k]:.6g}" for k in keys)])
     if args.out:
-        head = [f"<!-- produced by: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python "
-                f"benchmarks/selection_vs_oracle.py {' '.join(argv if argv is not None else sys.argv[1:])} -->",
-                f"<!-- date: {_dt.date.today().isoformat()}; machine: 2 CPU cores (shared with other jobs), "
-                f"{platform.system()} {platform.machine()}, Python {platform.python_version()} -->", ""]
+        head = provenance_header("selection_vs_oracle.py", argv)
         Path(args.out).write_text("\n".join(head + lines) + "\n")
     return 0
 

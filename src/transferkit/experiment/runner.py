@@ -61,6 +61,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text.replace("->", "-to-")).strip("_") or "run"
 
 
+def _run_dir(out: Path, task_name: str, label: str) -> Path:
+    """The folder of one run (``result.json``, ``checkpoint.pt``, ``target_probs.npy``)."""
+    return out / "runs" / _slug(task_name) / _slug(label)
+
+
+def _keep_target_probs(run: RunResult, probs: np.ndarray | None) -> RunResult:
+    """Attach a run's target probabilities (under selection) to it, as float32, without making them
+    part of its serialised result: :func:`_run_one` writes them to ``target_probs.npy``."""
+    if probs is not None:
+        run.target_probs = np.asarray(probs, dtype=np.float32)  # type: ignore[attr-defined]
+    return run
+
+
 def _published(task: Task, method: str) -> tuple[float | None, str | None]:
     if not task.benchmark:
         return None, None
@@ -137,7 +150,6 @@ def selection_split(task: Task, sel: SelectionSpec, seed: int) -> Split:
 def _validator_params(sel: SelectionSpec) -> dict[str, Any]:
     """Every registered validator with default parameters; the selection's validator with its own."""
     from transferkit.selection._registry import VALIDATORS
-
     from transferkit.selection.validators import is_pool_validator
 
     # a pool validator is not a per-run score: select_runs computes it from every run's target_probs
@@ -235,6 +247,7 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
     t_fit = time.perf_counter() - t0
     metrics: dict[str, float] = {}
     extra: dict[str, Any] = {}
+    probs = None  # target probabilities, kept under selection
     t1 = time.perf_counter()
     if task.has_test:
         pred = est.predict(task.x_test.reshape(len(task.x_test), -1))
@@ -248,6 +261,7 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
         t2 = time.perf_counter()
         cand = predict_candidate(est, spec.label, X[split[1]], y[split[1]], X[sd < 0], task.num_classes)
         extra["selection"] = _selection_record(cand, cfg.selection)
+        probs = cand["target_probs"]
         metrics["source_accuracy"] = 100.0 * float(np.mean(cand["source_probs"].argmax(1) == y[split[1]]))
         timings["validate"] = time.perf_counter() - t2
     if cfg is not None and cfg.report.embedding != "off":
@@ -259,11 +273,8 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
                                             cfg, int((sd >= 0).sum()), int((sd < 0).sum()))
         else:  # the estimator classifies the input itself: its map is the input map
             extra["embedding"] = {"same_as_input": True}
-    run = RunResult(task=task.name, method=spec.label, kind="shallow", params=spec.params, metrics=metrics,
-                    timings=timings, **extra)
-    if cfg is not None and cfg.selection is not None and split is not None:
-        run.target_probs = np.asarray(cand["target_probs"], dtype=np.float32)  # type: ignore[attr-defined]
-    return run
+    return _keep_target_probs(RunResult(task=task.name, method=spec.label, kind="shallow", params=spec.params,
+                                        metrics=metrics, timings=timings, **extra), probs)
 
 
 def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -313,6 +324,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
     t1 = time.perf_counter()
     metrics: dict[str, float] = {}
     extra: dict[str, Any] = {}
+    probs = None  # target probabilities, kept under selection
     if len(val_idx):
         metrics["source_accuracy"] = evaluate(model, task.train.x[val_idx], task.train.y[val_idx],
                                               task.num_classes)["accuracy"]
@@ -331,6 +343,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         cand = {"name": spec.label, "source_probs": ps, "source_labels": task.train.y[val_idx],
                 "target_probs": pt, "source_features": fs, "target_features": ft}
         extra["selection"] = _selection_record(cand, cfg.selection)
+        probs = pt
         timings["validate"] = time.perf_counter() - t2
     if cfg.report.embedding != "off":
         rs, rt = _embedding_rows(task, cfg)
@@ -338,11 +351,8 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         _, ft = _deep_outputs(model, task.train.x[rt])
         extra["embedding"] = _embedding(task, fs, ft, cfg, int(task.train.is_source.sum()),
                                         int((~task.train.is_source).sum()))
-    run = RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params, metrics=metrics,
-                    history=fr.history, timings=timings, **extra)
-    if "selection" in extra:
-        run.target_probs = np.asarray(pt, dtype=np.float32)  # type: ignore[attr-defined]
-    return run
+    return _keep_target_probs(RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params,
+                                        metrics=metrics, history=fr.history, timings=timings, **extra), probs)
 
 
 def _feature_cache_summary(log: Any) -> str:
@@ -411,7 +421,7 @@ def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | No
              callbacks: Iterable[Callable[[int, dict[str, float]], None]], split: Split | None = None
              ) -> RunResult:
     fp = _fingerprint(cfg, spec, task)
-    run_dir = out / "runs" / _slug(task.name) / _slug(spec.label) if out is not None else None
+    run_dir = _run_dir(out, task.name, spec.label) if out is not None else None
     done_file = run_dir / "result.json" if run_dir else None
     if done_file is not None and done_file.is_file():
         saved = json.loads(done_file.read_text())
@@ -436,7 +446,7 @@ def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | No
         done_file.parent.mkdir(parents=True, exist_ok=True)
         probs = getattr(run, "target_probs", None)
         if probs is not None:  # for pool validators (ensv), which compare the runs of a task
-            np.save(done_file.parent / TARGET_PROBS_FILE, np.asarray(probs, dtype=np.float32))
+            np.save(done_file.parent / TARGET_PROBS_FILE, probs)
         tmp = done_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"fingerprint": fp, "run": asdict(run)}, default=float))
         tmp.replace(done_file)
@@ -459,9 +469,9 @@ def _run_target_probs(run: RunResult, out: Path | None, task: Task) -> np.ndarra
     trained in this process, else read from its folder (``target_probs.npy``); None when neither."""
     probs = getattr(run, "target_probs", None)
     if probs is None and out is not None:
-        f = out / "runs" / _slug(task.name) / _slug(run.method) / TARGET_PROBS_FILE
+        f = _run_dir(out, task.name, run.method) / TARGET_PROBS_FILE
         if f.is_file():
-            probs = np.load(f).astype(np.float64)
+            probs = np.load(f)
     return probs
 
 
@@ -502,16 +512,17 @@ def select_runs(runs: list[RunResult], sel: SelectionSpec, task: Task, out: Path
     info: dict[str, Any] = {"validator": sel.validator, "params": dict(sel.params),
                             "guard": asdict(sel.guard), "expected_proportions": expected,
                             "failed_runs": failed, "val_fraction": sel.val_fraction}
+    def nothing(why: str) -> dict[str, Any]:
+        return {**info, "picked": None, "reason": f"Nothing was picked: {why}", "table": [],
+                "agreement": None, "fell_back": False}
+
     if not candidates:
-        return {**info, "picked": None, "reason": "Nothing was picked: no run finished with "
-                "validator scores.", "table": [], "agreement": None, "fell_back": False}
+        return nothing("no run finished with validator scores.")
     if no_probs:
-        return {**info, "picked": None, "reason": (
-            f"Nothing was picked: the validator {sel.validator!r} compares every run with the ensemble "
-            f"of all runs, but {', '.join(map(repr, no_probs))} kept no target probabilities "
-            f"({TARGET_PROBS_FILE} in the run folder; runs finished before they were kept have none). "
-            "Delete those runs' result.json to rerun them, or choose another validator."),
-            "table": [], "agreement": None, "fell_back": False}
+        return nothing(f"the validator {sel.validator!r} compares every run with the ensemble of all "
+                       f"runs, but {', '.join(map(repr, no_probs))} kept no target probabilities "
+                       f"({TARGET_PROBS_FILE} in the run folder; runs finished before they were kept have "
+                       "none). Delete those runs' result.json to rerun them, or choose another validator.")
     names = [c["name"] for c in candidates]
     fallback = sel.fallback if sel.fallback in names else None
     ensemble = sel.ensemble
@@ -549,7 +560,7 @@ def _search_runs(task: Task, cfg: ExperimentConfig, out: Path | None, progress: 
     for label, space in sp.space.items():
         base = by_label[label]
         registry = METHODS if base.kind == "deep" else SHALLOW
-        study_dir = (out / "runs" / _slug(task.name) / _slug(label)) if out is not None else None
+        study_dir = _run_dir(out, task.name, label) if out is not None else None
         storage = sp.storage if sp.storage is not None else (None if study_dir is not None else "memory")
 
         def objective(trial: Any, base: MethodSpec = base, space: dict[str, Any] = space,
