@@ -164,6 +164,8 @@ def test_deep_run_selection_and_embedding(files):
     res = run_experiment(validate_config(raw), files / "deep_out", progress=False)
     deep = next(r for r in res.runs if r.method == "source_only")
     assert deep.selection["n_val"] == 24 and set(deep.selection["scores"]) >= {"dev", "snd"}
+    for run in res.runs:  # both kinds of run make MixVal's probes on the (real-valued) target
+        assert 0.0 <= run.selection["scores"]["mixval"] <= 1.0
     assert deep.embedding["method"] == "tsne" and len(deep.embedding["source"]) == 30
     assert res.get(res.tasks()[0], "logreg").embedding == {"same_as_input": True}
     assert _pick(res)["picked"] in ("source_only", "logreg")

@@ -50,7 +50,7 @@ def tiny():
 
 def test_registry_lists_the_validators():
     assert set(VALIDATORS.names()) == {"source_accuracy", "iwcv", "dev", "snd", "entropy", "im",
-                                       "reverse", "ensv"}
+                                       "reverse", "ensv", "mixval"}
     for e in VALIDATORS.entries():
         assert e.description and e.obj.__doc__
     assert validator_inputs("snd") == ("target_probs",)
@@ -304,3 +304,89 @@ def test_leave_one_domain_out():
     assert len(list(LeaveOneDomainOut(max_n_splits=2, random_state=0).split(X, groups=sd))) == 2
     with pytest.raises(DataError, match="2 source domains"):
         list(lodo.split(X, groups=np.r_[np.zeros(9, int), np.full(5, -1)]))
+
+
+# -- mixval (MixVal): predictions on mixed target samples --------------------------------------------
+
+
+def test_mixup_probe_mixes_each_sample_with_a_seeded_partner_and_rejects_what_cannot_be_mixed():
+    from transferkit.selection import mixup_probe
+
+    x = np.random.default_rng(0).normal(size=(30, 2, 3))  # any trailing shape (images)
+    mixed, partner = mixup_probe(x, ratio=0.6, seed=4)
+    assert sorted(partner) == list(range(30))
+    for i in (0, 7, 29):
+        np.testing.assert_allclose(mixed[i], 0.6 * x[i] + 0.4 * x[partner[i]])
+    again, partner2 = mixup_probe(x, ratio=0.6, seed=4)
+    np.testing.assert_array_equal(partner, partner2)
+    np.testing.assert_array_equal(mixed, again)
+    with pytest.raises(DataError, match="floating point"):
+        mixup_probe(np.arange(20).reshape(10, 2))  # token ids
+    with pytest.raises(DataError, match="at least 2"):
+        mixup_probe(x[:1])
+    with pytest.raises(DataError, match="NaN"):
+        mixup_probe(np.array([[0.0], [np.nan]]))
+    with pytest.raises(ConfigError, match="ratio"):
+        mixup_probe(x, ratio=0.5)
+
+
+def test_mixval_against_a_direct_count():
+    from transferkit.selection import mixval
+
+    r = np.random.default_rng(1)
+    n, K = 50, 3
+    pt, pm = _probs(n, K, seed=2), _probs(n, K, seed=3)
+    partner = r.permutation(n)
+    a, m = pt.argmax(1), pm.argmax(1)
+    intra = [m[i] == a[i] for i in range(n) if a[i] == a[partner[i]]]
+    inter = [m[i] == a[i] for i in range(n) if a[i] != a[partner[i]]]
+    assert intra and inter
+    expected = (sum(intra) / len(intra) + sum(inter) / len(inter)) / 2
+    assert mixval(pt, pm, partner) == pytest.approx(expected)
+    # one kind of probe only: the mean over what exists
+    assert mixval(pt, pt, np.arange(n)) == 1.0  # every sample mixed with itself: all intra, all kept
+    with pytest.raises(DataError, match="shape"):
+        mixval(pt, pm[:40], partner)
+    with pytest.raises(DataError, match="mixup_partner"):
+        mixval(pt, pm, np.r_[partner[:-1], n])
+    assert validator_inputs("mixval") == ("target_probs", "mixup_probs", "mixup_partner")
+
+
+def test_mixval_prefers_a_boundary_between_target_clusters_to_one_through_a_cluster():
+    from transferkit.selection import mixup_probe, mixval
+
+    r = np.random.default_rng(0)
+    xt = np.r_[r.normal(-10, 0.2, 100), r.normal(10, 0.2, 100)][:, None]
+    mixed, partner = mixup_probe(xt, seed=1)
+
+    def probs(x, threshold):
+        pos = (x[:, 0] > threshold).astype(float)
+        return np.c_[1 - pos, pos]
+
+    in_gap = mixval(probs(xt, 0.0), probs(mixed, 0.0), partner)
+    through_cluster = mixval(probs(xt, 10.0), probs(mixed, 10.0), partner)
+    assert in_gap == 1.0
+    assert through_cluster < 0.9
+
+
+def test_shallow_candidates_carry_their_mixup_predictions():
+    from transferkit.core.registries import SHALLOW
+    from transferkit.selection import fit_shallow_candidate, mixup_probe, mixval, score_all
+
+    r = np.random.default_rng(0)
+    xs = r.normal(size=(120, 4))
+    ys = (xs[:, 0] > 0).astype(int)
+    xt = r.normal(size=(80, 4)) + 0.3
+    c = fit_shallow_candidate(SHALLOW.create("logreg", {}), "logreg", xs, ys, xt, n_classes=2)
+    mixed, partner = mixup_probe(xt)
+    np.testing.assert_array_equal(c["mixup_partner"], partner)
+    np.testing.assert_allclose(c["mixup_probs"], c["model"].decision_scores(mixed))
+    direct = mixval(c["model"].decision_scores(xt), c["model"].decision_scores(mixed), partner)
+    assert score_all(c, {"mixval": None})["mixval"] == pytest.approx(direct)
+    # token ids cannot be mixed: no probes (mixval then has no score for the candidate, not an error)
+    from transferkit.selection import mixup_arrays
+
+    calls = []
+    assert mixup_arrays(lambda x: calls.append(x), np.arange(20).reshape(10, 2)) == {}
+    assert calls == []
+    assert np.isnan(score_all({"target_probs": c["target_probs"]}, {"mixval": None})["mixval"])

@@ -300,6 +300,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
 
     from transferkit.core.registries import METHODS
     from transferkit.models import create_model
+    from transferkit.selection.candidates import mixup_arrays
     from transferkit.train.loop import evaluate, fit
 
     train_cfg = spec.train or cfg.train
@@ -341,7 +342,8 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         tgt = np.flatnonzero(~task.train.is_source)
         pt, ft = _deep_outputs(model, task.train.x[tgt])
         cand = {"name": spec.label, "source_probs": ps, "source_labels": task.train.y[val_idx],
-                "target_probs": pt, "source_features": fs, "target_features": ft}
+                "target_probs": pt, "source_features": fs, "target_features": ft,
+                **mixup_arrays(lambda x: _deep_outputs(model, x)[0], task.train.x[tgt])}
         extra["selection"] = _selection_record(cand, cfg.selection)
         probs = pt
         timings["validate"] = time.perf_counter() - t2

@@ -2,8 +2,9 @@
 and validator-driven hyper-parameter search.
 
 - :mod:`~transferkit.selection.validators` (registry :data:`VALIDATORS`, higher = better):
-  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``, ``reverse``, and the pool
-  validator ``ensv`` (agreement with the ensemble of all candidates);
+  ``source_accuracy``, ``iwcv``, ``dev``, ``snd``, ``entropy``, ``im``, ``reverse``, ``mixval``
+  (predictions on mixed target samples, :func:`mixup_probe`), and the pool validator ``ensv``
+  (agreement with the ensemble of all candidates);
   :func:`score_candidate` calls any of them with the arrays it needs; ``"a+b"`` in :func:`select`
   combines several by their mean rank (:func:`borda`).
 - :mod:`~transferkit.selection.candidates`: the arrays of a fitted model (held-out source and
@@ -28,6 +29,7 @@ from transferkit.selection._registry import VALIDATORS
 from transferkit.selection.candidates import (
     DEFAULT_VALIDATOR,
     fit_shallow_candidate,
+    mixup_arrays,
     predict_candidate,
     score_all,
     stratified_holdout,
@@ -49,6 +51,8 @@ from transferkit.selection.validators import (
     importance_weights,
     information_maximization,
     iwcv,
+    mixup_probe,
+    mixval,
     prediction_entropy,
     reverse_validation,
     score_candidate,
@@ -62,7 +66,8 @@ __all__ = [
     "DEFAULT_VALIDATOR", "VALIDATORS", "GuardResult", "LeaveOneDomainOut", "Selection",
     "SourceTargetShuffleSplit", "agreement", "borda", "check_collapse", "check_proportions", "dev",
     "ensemble_agreement",
-    "fit_shallow_candidate", "importance_weights", "information_maximization", "iwcv",
+    "fit_shallow_candidate", "importance_weights", "information_maximization", "iwcv", "mixup_arrays",
+    "mixup_probe", "mixval",
     "predict_candidate", "prediction_entropy", "reverse_validation", "score_all", "score_candidate",
     "search", "select", "snd", "softmax", "source_accuracy", "stratified_holdout", "suggest_params",
     "trials_table", "validator_inputs",

@@ -152,9 +152,12 @@ def source_side(estimator: Any, X: np.ndarray) -> tuple[np.ndarray, np.ndarray] 
 
 
 def predict_candidate(estimator: Any, name: str, xs_val: np.ndarray, ys_val: np.ndarray,
-                      xt: np.ndarray, n_classes: int, *, with_features: bool = True
-                      ) -> dict[str, Any]:
-    """The candidate dict of a fitted estimator (see the module docstring)."""
+                      xt: np.ndarray, n_classes: int, *, with_features: bool = True,
+                      with_mixup: bool = True) -> dict[str, Any]:
+    """The candidate dict of a fitted estimator (see the module docstring). ``with_mixup``: also
+    its probabilities on :func:`~transferkit.selection.validators.mixup_probe`'s mixed target
+    samples (``mixup_probs``, ``mixup_partner``, read by ``mixval``; one more prediction on the
+    target), when the target samples are real-valued."""
     classes = getattr(estimator, "classes_", None)
     cols = None if classes is None else np.asarray(classes, dtype=np.int64)
     src = source_side(estimator, xs_val)
@@ -168,7 +171,23 @@ def predict_candidate(estimator: Any, name: str, xs_val: np.ndarray, ys_val: np.
     if with_features:
         cand["source_features"] = model_features(estimator, xs_val) if src is None else src[1]
         cand["target_features"] = model_features(estimator, xt)
+    if with_mixup:
+        cand.update(mixup_arrays(lambda x: as_probabilities(model_scores(estimator, x), n_classes, cols), xt))
     return cand
+
+
+def mixup_arrays(predict_probs: Any, xt: Any) -> dict[str, np.ndarray]:
+    """``{"mixup_probs", "mixup_partner"}`` of a model on the probes of
+    :func:`~transferkit.selection.validators.mixup_probe` (``predict_probs(x) -> (n, K)``), or
+    ``{}`` when the target samples cannot be mixed (token ids, fewer than 2 samples) or the model
+    cannot predict the probes; ``mixval`` then has no score for this candidate."""
+    from transferkit.selection.validators import mixup_probe
+
+    try:
+        mixed, partner = mixup_probe(xt)
+        return {"mixup_probs": np.asarray(predict_probs(mixed), dtype=np.float64), "mixup_partner": partner}
+    except (DataError, ValueError):
+        return {}
 
 
 def fit_shallow_candidate(estimator: Any, name: str, xs: Any, ys: Any, xt: Any, *,

@@ -14,6 +14,9 @@ Every validator is a pure function on arrays, registered in :data:`VALIDATORS`:
 ``ensv``                  agreement with the candidate pool's ensemble (EnsV, Hu et al. NeurIPS
                           2024); a *pool* validator: :func:`~transferkit.selection.select` gives it
                           the pool's mean target probabilities as ``reference_probs``
+``mixval``                consistency of predictions on mixed target samples (MixVal, Hu et al.
+                          NeurIPS 2023); needs the candidate's predictions on the probes of
+                          :func:`mixup_probe`, which only the code holding the model can make
 ========================  ==================================================================
 
 Inputs (names shared by all validators, so :func:`score_candidate` can pass each the ones it takes):
@@ -24,7 +27,10 @@ Inputs (names shared by all validators, so :func:`score_candidate` can pass each
 - ``target_probs`` ``(n_t, K)``: class probabilities on unlabelled target samples;
 - ``source_features`` ``(n_s, d)`` / ``target_features`` ``(n_t, d)``: features of the same held-out
   source and target samples, used to estimate the density ratio ``p_t(x) / p_s(x)`` (IWCV: input
-  features or any fixed representation; DEV: the candidate's own embedding).
+  features or any fixed representation; DEV: the candidate's own embedding);
+- ``mixup_probs`` ``(n_t, K)`` / ``mixup_partner`` ``(n_t,)``: the candidate's class probabilities
+  on the mixed target samples ``r x_i + (1 - r) x_partner[i]`` of :func:`mixup_probe` (``r > 1/2``)
+  and the partner index of each (``mixval``).
 
 Target labels are never an input. Bad input raises :class:`~transferkit.core.errors.DataError`.
 numpy only at import; scikit-learn is imported inside :func:`importance_weights`.
@@ -41,7 +47,10 @@ from transferkit.core.errors import ConfigError, DataError
 from transferkit.selection._registry import VALIDATORS
 
 #: the array arguments validators may take (every other argument is a tunable parameter)
-ARRAY_ARGS = ("source_probs", "source_labels", "target_probs", "source_features", "target_features")
+ARRAY_ARGS = ("source_probs", "source_labels", "target_probs", "source_features", "target_features",
+              "mixup_probs", "mixup_partner")
+#: MixVal's mixing ratio: the share of the first sample in each probe (Hu et al. 2023; skada's default)
+MIXUP_RATIO = 0.55
 _TINY = 1e-12
 _SUM_TOL = 1e-3
 
@@ -453,6 +462,63 @@ def ensemble_agreement(target_probs: Any, *, reference_probs: Any = None) -> flo
     return float(np.mean(p.argmax(axis=1) == r.argmax(axis=1)))
 
 
+def mixup_probe(target_x: Any, *, ratio: float = MIXUP_RATIO, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The probes of ``mixval``: ``(mixed, partner)`` with ``mixed[i] = ratio * x[i] + (1 - ratio) *
+    x[partner[i]]``, ``partner`` a random permutation of the target rows (``seed``). ``target_x``:
+    the unlabelled target samples as the model takes them (features or images, any trailing
+    shape). Token ids cannot be mixed: integer inputs raise :class:`DataError`."""
+    func = "mixup_probe"
+    x = np.asarray(target_x)
+    if x.dtype.kind != "f":
+        raise DataError(f"{func}: the target samples must be floating point to be mixed, got dtype "
+                        f"{x.dtype} (token ids or labels cannot be interpolated); mixval needs "
+                        "real-valued inputs such as features or images")
+    if x.ndim < 1 or len(x) < 2:
+        raise DataError(f"{func}: needs at least 2 target samples, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise DataError(f"{func}: the target samples contain NaN or infinite values")
+    if not 0.5 < float(ratio) < 1.0:
+        raise ConfigError(f"{func}: ratio must be in (0.5, 1) so that the first sample dominates each "
+                          f"probe, got {ratio!r}")
+    partner = np.random.default_rng(seed).permutation(len(x))
+    return (ratio * x + (1.0 - ratio) * x[partner]).astype(x.dtype, copy=False), partner
+
+
+@VALIDATORS.register("mixval", description="Consistency of predictions on mixed target samples "
+                                           "(MixVal, Hu et al. 2023)",
+                     needs=("target_probs", "mixup_probs", "mixup_partner"))
+def mixval(target_probs: Any, mixup_probs: Any, mixup_partner: Any) -> float:
+    """MixVal (Hu, Liang, Liew, Xue, Bai & Wang, "Mixed Samples as Probes for Unsupervised Model
+    Selection in Domain Adaptation", NeurIPS 2023). Each target sample ``i`` is mixed with a
+    partner ``j = partner[i]`` as ``r x_i + (1 - r) x_j`` with ``r > 1/2`` (:func:`mixup_probe`);
+    the probe's expected class is the candidate's own prediction ``a_i`` on the dominant sample.
+    With ``a`` the predicted classes on the target and ``m`` those on the probes:
+
+        ICE_intra = mean over {i : a_i = a_j} of 1[m_i = a_i]   (probes inside one predicted class)
+        ICE_inter = mean over {i : a_i != a_j} of 1[m_i = a_i]  (probes between two classes)
+        mixval = (ICE_intra + ICE_inter) / 2
+
+    (the mean of the parts that have probes; skada's ``MixValScorer(ice_type="both")``). A model
+    whose decision boundaries run through low-density regions between target clusters keeps the
+    dominant sample's class on both kinds of probe. ``target_probs``/``mixup_probs`` ``(n_t, K)``,
+    ``mixup_partner`` ``(n_t,)`` integers in ``[0, n_t)``.
+    """
+    func = "mixval"
+    p = check_probs(target_probs, "target_probs", func, min_rows=2)
+    m = check_probs(mixup_probs, "mixup_probs", func, min_rows=2)
+    if m.shape != p.shape:
+        raise DataError(f"{func}: mixup_probs has shape {m.shape} but target_probs has {p.shape}; "
+                        "give one probe per target sample (mixup_probe)")
+    j = np.asarray(mixup_partner)
+    if j.shape != (len(p),) or j.dtype.kind not in "iu" or (j < 0).any() or (j >= len(p)).any():
+        raise DataError(f"{func}: mixup_partner must be {len(p)} integer indices in [0, {len(p)}) "
+                        f"(mixup_probe's partner), got shape {j.shape} and dtype {j.dtype}")
+    a, mp = p.argmax(axis=1), m.argmax(axis=1)
+    same = a == a[j]
+    parts = [float(np.mean(mp[idx] == a[idx])) for idx in (same, ~same) if idx.any()]
+    return float(np.mean(parts))
+
+
 def pool_reference(target_probs: list[Any]) -> np.ndarray:
     """The mean of several candidates' target probabilities (the reference of ``ensv``); every
     array must have the same shape (the same target rows in the same order)."""
@@ -493,6 +559,7 @@ def validator_inputs(validator: str | Callable[..., float]) -> tuple[str, ...]:
 def score_candidate(validator: str | Callable[..., float], *, source_probs: Any = None,
                     source_labels: Any = None, target_probs: Any = None,
                     source_features: Any = None, target_features: Any = None,
+                    mixup_probs: Any = None, mixup_partner: Any = None,
                     params: Mapping[str, Any] | None = None) -> float:
     """Score one candidate with ``validator`` (a registered name or a function), passing it only
     the arrays it takes (see the module docstring for their shapes) and ``params``.
@@ -503,7 +570,8 @@ def score_candidate(validator: str | Callable[..., float], *, source_probs: Any 
     name, fn = resolve_validator(validator)
     arrays = {"source_probs": source_probs, "source_labels": source_labels,
               "target_probs": target_probs, "source_features": source_features,
-              "target_features": target_features}
+              "target_features": target_features, "mixup_probs": mixup_probs,
+              "mixup_partner": mixup_partner}
     sig = inspect.signature(fn)
     params = dict(params or {})
     kwargs: dict[str, Any] = {}
