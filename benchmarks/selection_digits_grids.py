@@ -64,7 +64,9 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
         selection_split,
     )
     from transferkit.models import create_model
+    from transferkit.selection.candidates import mixup_arrays
     from transferkit.selection.guard import check_proportions
+    from transferkit.selection.validators import mixval
     from transferkit.train.checkpoint import load_checkpoint
     from transferkit.train.loop import evaluate
 
@@ -118,6 +120,10 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
                 continue
             pt, _ = _deep_outputs(model, task.train.x[tgt])
             rec_sel = run["selection"]
+            scores = dict(rec_sel["scores"])
+            if "mixval" not in scores:  # runs made before the validator existed: probe the model now
+                mix = mixup_arrays(lambda x, m=model: _deep_outputs(m, x)[0], task.train.x[tgt])
+                scores["mixval"] = mixval(pt, **mix) if mix else None
             g = check_proportions(rec_sel["predicted_proportions"], n_samples=rec_sel.get("n_target"),
                                   expected_proportions=expected,
                                   min_classes_fraction=sel.guard.min_classes_fraction,
@@ -125,7 +131,7 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
             recs.append({"task": task_name, "grid": cfg.name, "method": spec.name, "name": spec.label,
                          "params": spec.params, "train": (spec.train.to_dict() if spec.train else {}),
                          "status": "ok", "accuracy": float(run["metrics"]["target_accuracy"]),
-                         "source_accuracy": src_saved, "scores": dict(rec_sel["scores"]),
+                         "source_accuracy": src_saved, "scores": scores,
                          "guard_ok": g.ok, "guard": g.summary() if not g.ok else "",
                          "chance": 100.0 / K, "target_probs": pt, "run_dir": str(run_dir),
                          "seconds": time.perf_counter() - t0})
