@@ -185,8 +185,11 @@ def mixup_arrays(predict_probs: Any, xt: Any) -> dict[str, np.ndarray]:
 
     try:
         mixed, partner = mixup_probe(xt)
+    except DataError:
+        return {}
+    try:
         return {"mixup_probs": np.asarray(predict_probs(mixed), dtype=np.float64), "mixup_partner": partner}
-    except (DataError, ValueError):
+    except Exception:  # noqa: BLE001 - a model that cannot predict the probes: no mixval, not a failed run
         return {}
 
 
