@@ -81,12 +81,11 @@ def train_config(args: argparse.Namespace, steps_per_epoch: int) -> Any:
 
 
 def outputs(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
-    import torch
+    """The model's class probabilities and pooled features on ``x`` (the runner's evaluation pass)."""
+    from transferkit.experiment.runner import _deep_outputs
 
-    from transferkit.train.loop import predict_outputs
-
-    logits, feats = predict_outputs(model, x, batch_size=64)
-    return {"probs": torch.softmax(logits, 1).numpy().astype(np.float64), "features": feats.numpy()}
+    probs, feats = _deep_outputs(model, x, batch_size=64)
+    return {"probs": probs, "features": feats}
 
 
 def train_source(src: str, args: argparse.Namespace) -> None:
@@ -152,14 +151,13 @@ def train_source(src: str, args: argparse.Namespace) -> None:
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(best["state"])
     t0, c1 = time.perf_counter(), time.process_time()
+    targets = [t for t in (args.targets or DOMAINS) if t != src]
     arrays: dict[str, np.ndarray] = {}
     for part, x in (("source_train", xs[tr]), ("source_val", xs[va])):
         for k, v in outputs(model, x).items():
             arrays[f"{part}.{k}"] = v
     arrays["source_train.y"], arrays["source_val.y"] = ys[tr], ys[va]
-    for tgt in args.targets or DOMAINS:
-        if tgt == src:
-            continue
+    for tgt in targets:
         xt = b.domain_x(tgt)
         _, yt = b.domain_texts(tgt)
         adapt, test = b.target_split(tgt)
@@ -176,7 +174,7 @@ def train_source(src: str, args: argparse.Namespace) -> None:
             "outputs_cpu_seconds": time.process_time() - c1, "train": cfg.to_dict(),
             "loss": [(int(r["step"]), float(r.get("cls", float("nan")))) for r in fr.history],
             "torch_threads": torch.get_num_threads(), "process_cpu_seconds": time.process_time(),
-            "targets": [t for t in (args.targets or DOMAINS) if t != src]}
+            "targets": targets}
     (out / "meta.json").write_text(json.dumps(meta, indent=1, default=float))
     (out / "outputs.tmp.npz").replace(out / "outputs.npz")
     print(f"{src}: kept epoch {best['epoch']} (held-out source accuracy {best['source_val_accuracy']:.1f}); "
@@ -206,11 +204,11 @@ def candidates(z: Any, tgt: str) -> list[dict[str, Any]]:
 
 
 def table(args: argparse.Namespace) -> int:
+    from amazon_text_finetune_table import frozen_accuracy
+
     from transferkit.selection import select
 
-    frozen: dict[str, float] = {}
-    with open(ROOT / "benchmarks/results/amazon_reviews_text_frozen.csv") as fh:
-        frozen = {r["task"]: float(r["accuracy"]) for r in csv.DictReader(fh)}
+    frozen = frozen_accuracy(ROOT / "benchmarks/results/amazon_reviews_text_frozen.csv")
     rows, metas, missing = [], {}, []
     for src in DOMAINS:
         f = Path(args.out) / src / "outputs.npz"
