@@ -34,6 +34,20 @@ accuracy):
   guard (:func:`transferkit.selection.select`); the pick's accuracy on the held-out half is
   reported beside the oracle (best candidate by target accuracy, never used to choose).
 
+Strategy comparison (added 2026-11-24 18:45 UTC, before any of its runs; the L2-SP runs above are
+reused unchanged): the same recipe, each strategy in its own ``--out``, with ``--strategy full``
+(lr 5e-5), ``--strategy lora`` (lr 5e-4, the setting of ``amazon_reviews_text_finetune.md``: r 8,
+alpha 16, adapter dropout 0.1 on the attention query and value projections; only adapters and head
+train) and ``--strategy gradual_unfreeze`` (lr 5e-5, strategy defaults: one more layer group from
+the top every ``steps // 8`` steps). ``--compare l2sp=DIR,full=DIR,...`` then writes the table:
+
+* Primary rule: per source domain, the strategy whose kept epoch has the highest held-out source
+  accuracy is used (ties: the strategy listed first; listed in the order l2sp, full, lora,
+  gradual_unfreeze, the incumbent first), then the adaptation choice above on its features.
+* Secondary (reported, not used for the headline): all candidates of all strategies in one pool,
+  picked by the default validator with the guard.
+* Each strategy's own label-free pick and its fine-tuned head are shown beside them.
+
 Each source is resumable: the loop checkpoints every epoch, the best epoch's weights are kept in
 ``best.pt``, and ``outputs.npz`` marks a finished source.
 
