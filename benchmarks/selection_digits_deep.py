@@ -19,7 +19,7 @@ output folders of ``transferkit bench digits_images``, holding
    are recomputed from the loaded model and checked against ``result.json`` (they must match: the
    checkpoint is then the final model the result was measured on);
 4. the candidate dict is built as ``run_deep`` builds it under ``selection:``: probabilities and
-   features (``_deep_outputs``) on the held-out source rows and on the unlabelled target part;
+   features (``deep_outputs``) on the held-out source rows and on the unlabelled target part;
    every registered validator scores it (``score_all``) and the collapse guard checks its target
    predictions (``check_collapse``, expected proportions = the source label frequencies).
 
@@ -137,7 +137,7 @@ def evaluate_task(task_name: str, results: list[dict[str, Any]]) -> tuple[list[d
     from transferkit.core.seed import derive_seed
     from transferkit.experiment.bench import BENCH_PRESETS, bench_config
     from transferkit.experiment.config import validate_config
-    from transferkit.experiment.runner import _deep_outputs, _source_split
+    from transferkit.experiment.runner import deep_outputs, _source_split
     from transferkit.models import create_model
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import score_all
@@ -210,8 +210,8 @@ def evaluate_task(task_name: str, results: list[dict[str, Any]]) -> tuple[list[d
             notes.append(f"{where}: a second usable run of {task_name} {label} (first: {first['run_dir']}); "
                          "left out")
             continue
-        ps, fs = _deep_outputs(model, task.train.x[val_idx])
-        pt, ft = _deep_outputs(model, task.train.x[tgt_rows])
+        ps, fs = deep_outputs(model, task.train.x[val_idx])
+        pt, ft = deep_outputs(model, task.train.x[tgt_rows])
         cand = {"name": label, "source_probs": ps, "source_labels": task.train.y[val_idx],
                 "target_probs": pt, "source_features": fs, "target_features": ft}
         scores = score_all(cand, {v: None for v in VALIDATORS.names()})

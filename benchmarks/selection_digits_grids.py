@@ -58,7 +58,7 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
     from transferkit.core.seed import derive_seed
     from transferkit.experiment.config import load_config
     from transferkit.experiment.runner import (
-        _deep_outputs,
+        deep_outputs,
         _fingerprint,
         _slug,
         selection_split,
@@ -118,11 +118,11 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
                 notes.append(f"{where}: the checkpoint gives held-out source accuracy {src_re:.4f}, "
                              f"result.json {src_saved:.4f}; left out")
                 continue
-            pt, _ = _deep_outputs(model, task.train.x[tgt])
+            pt, _ = deep_outputs(model, task.train.x[tgt])
             rec_sel = run["selection"]
             scores = dict(rec_sel["scores"])
             if "mixval" not in scores:  # runs made before the validator existed: probe the model now
-                mix = mixup_arrays(lambda x, m=model: _deep_outputs(m, x)[0], task.train.x[tgt])
+                mix = mixup_arrays(lambda x, m=model: deep_outputs(m, x)[0], task.train.x[tgt])
                 scores["mixval"] = mixval(pt, **mix) if mix else None
             g = check_proportions(rec_sel["predicted_proportions"], n_samples=rec_sel.get("n_target"),
                                   expected_proportions=expected,

@@ -44,10 +44,12 @@ def test_nan_features():
         DomainDataset.from_arrays(xs, ys, xt)
 
 
-def test_empty_target_domain():
+def test_empty_target_domain_is_allowed_empty_source_is_not():
     xs, ys = _arrays()
-    with pytest.raises(DataError, match="target domain has no samples"):
-        DomainDataset.from_arrays(xs, ys, np.zeros((0, 4)))
+    ds = DomainDataset.from_arrays(xs, ys, np.zeros((0, xs.shape[1])))  # plain fine-tuning: source alone
+    assert ds.is_source.all() and len(ds.target().x) == 0
+    with pytest.raises(DataError, match="source domain has no samples"):
+        DomainDataset.from_arrays(np.zeros((0, xs.shape[1])), np.zeros(0, int), xs)
 
 
 def test_labels_outside_declared_classes():

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from transferkit import TrainingDivergedError
+from transferkit import DataError, TrainingDivergedError
 from transferkit.core.registries import METHODS
 from transferkit.methods.base import Method
 from transferkit.models import create_model
@@ -174,7 +174,7 @@ def test_predict_outputs_takes_token_ids_and_builds_no_graph():
     """Evaluation outputs come without autograd, and integer inputs (token ids) stay integers."""
     from torch import nn
 
-    from transferkit.experiment.runner import _deep_outputs
+    from transferkit.experiment.runner import deep_outputs
     from transferkit.train.loop import predict_outputs
 
     class Tokens(nn.Module):
@@ -191,7 +191,7 @@ def test_predict_outputs_takes_token_ids_and_builds_no_graph():
     logits, feats = predict_outputs(model, ids, batch_size=3)
     assert logits.shape == (7, 3) and feats.shape == (7, 4) and not logits.requires_grad
     assert model.training
-    probs, f64 = _deep_outputs(model, ids)
+    probs, f64 = deep_outputs(model, ids)
     np.testing.assert_allclose(probs.sum(1), 1.0)
     assert f64.dtype == np.float64 and f64.shape == (7, 4)
 
@@ -243,3 +243,22 @@ def test_weak_augmentation_of_both_domains_is_seeded_by_step(blobs_task, tmp_pat
 
     with pytest.raises(ConfigError, match="augment"):
         TrainConfig(augment="strong")
+
+
+def test_source_only_trains_without_target_data(blobs_task):
+    """Plain fine-tuning needs no target domain: source_only on the source rows alone ends with the
+    same weights as with the target rows present (it never reads them); an adapting method is
+    refused with a message naming the fix."""
+    src_only = blobs_task.train.subset(blobs_task.train.is_source)
+    assert not (~src_only.is_source).any()
+    cfg = TrainConfig(steps=30, batch_size=16, progress=False)
+    m_with, me_with = _setup("source_only")
+    fit(m_with, me_with, blobs_task.train, cfg, seed=5)
+    m_without, me_without = _setup("source_only")
+    res = fit(m_without, me_without, src_only, cfg, seed=5)
+    assert res.history and all(torch.equal(a, b) for a, b in zip(m_with.parameters(), m_without.parameters()))
+    m, me = _setup("dann")
+    with pytest.raises(DataError, match="DANN adapts to a target domain.*no target samples.*source_only"):
+        fit(m, me, src_only, cfg, seed=5)
+    with pytest.raises(DataError, match="no source samples"):
+        fit(m, me, blobs_task.train.subset(~blobs_task.train.is_source), cfg, seed=5)

@@ -88,7 +88,9 @@ class DomainDataset:
     # -- checks -------------------------------------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`DataError` on inconsistent lengths, NaN/inf, labels outside the classes,
-        an empty source or target domain."""
+        an empty source domain. An empty target domain is allowed (plain fine-tuning on labelled
+        source data); what needs target samples (adaptation methods, label-free selection, shift
+        tests) checks for them where it uses them."""
         n = len(self.x)
         if self.y.shape != (n,) or self.sample_domain.shape != (n,):
             raise DataError(f"{self.name}: {n} samples but y has shape {self.y.shape} and "
@@ -104,9 +106,6 @@ class DomainDataset:
             )
         if not (self.sample_domain >= 0).any():
             raise DataError(f"{self.name}: the source domain has no samples")
-        if not (self.sample_domain < 0).any():
-            raise DataError(f"{self.name}: the target domain has no samples; give target data "
-                            "(labels are not needed)")
         k = len(self.classes)
         bad_labels = (self.y < -1) | (self.y >= k)
         if bad_labels.any():

@@ -277,7 +277,7 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
                                         metrics=metrics, timings=timings, **extra), probs)
 
 
-def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities, features)`` of a deep classifier on ``x``, in evaluation mode (float64)."""
     import torch
 
@@ -287,6 +287,9 @@ def _deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.
     if logits.numel() == 0:
         return np.zeros((0, 0)), np.zeros((0, 0))
     return (torch.softmax(logits, dim=1).numpy().astype(np.float64), feats.numpy().astype(np.float64))
+
+
+_deep_outputs = deep_outputs  # TEMPORARY: benchmark processes started before the rename import it
 
 
 def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path | None,
@@ -338,19 +341,19 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         metrics["resumed_from_step"] = float(fr.resumed_from)
     if cfg.selection is not None and split is not None and len(val_idx):
         t2 = time.perf_counter()
-        ps, fs = _deep_outputs(model, task.train.x[val_idx])
+        ps, fs = deep_outputs(model, task.train.x[val_idx])
         tgt = np.flatnonzero(~task.train.is_source)
-        pt, ft = _deep_outputs(model, task.train.x[tgt])
+        pt, ft = deep_outputs(model, task.train.x[tgt])
         cand = {"name": spec.label, "source_probs": ps, "source_labels": task.train.y[val_idx],
                 "target_probs": pt, "source_features": fs, "target_features": ft,
-                **mixup_arrays(lambda x: _deep_outputs(model, x)[0], task.train.x[tgt])}
+                **mixup_arrays(lambda x: deep_outputs(model, x)[0], task.train.x[tgt])}
         extra["selection"] = _selection_record(cand, cfg.selection)
         probs = pt
         timings["validate"] = time.perf_counter() - t2
     if cfg.report.embedding != "off":
         rs, rt = _embedding_rows(task, cfg)
-        _, fs = _deep_outputs(model, task.train.x[rs])
-        _, ft = _deep_outputs(model, task.train.x[rt])
+        _, fs = deep_outputs(model, task.train.x[rs])
+        _, ft = deep_outputs(model, task.train.x[rt])
         extra["embedding"] = _embedding(task, fs, ft, cfg, int(task.train.is_source.sum()),
                                         int((~task.train.is_source).sum()))
     return _keep_target_probs(RunResult(task=task.name, method=spec.label, kind="deep", params=spec.params,

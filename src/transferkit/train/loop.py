@@ -53,11 +53,10 @@ class FitResult:
 class EpochSampler:
     """Indices of batch ``step`` for a pool of ``n`` samples: the concatenation of per-epoch
     permutations (seeded by ``seed`` and the epoch), cut into consecutive batches. Stateless.
-    With ``world > 1`` each rank takes its own slice of a ``batch * world`` global batch."""
+    With ``world > 1`` each rank takes its own slice of a ``batch * world`` global batch. An empty
+    pool gives empty batches."""
 
     def __init__(self, n: int, batch: int, seed: int, rank: int = 0, world: int = 1) -> None:
-        if n == 0:
-            raise DataError("cannot sample batches from an empty domain")
         self.n, self.batch, self.seed, self.rank, self.world = n, batch, seed, rank, world
         self._cache: dict[int, np.ndarray] = {}
 
@@ -69,6 +68,8 @@ class EpochSampler:
         return self._cache[epoch]
 
     def indices(self, step: int) -> np.ndarray:
+        if self.n == 0:  # an empty pool (no target data, for a method that reads none): empty batches
+            return np.zeros(0, dtype=np.int64)
         g = self.batch * self.world
         start = step * g + self.rank * self.batch
         pos = np.arange(start, start + self.batch)
@@ -251,6 +252,17 @@ def _distributed_worker(fabric: Any, model: nn.Module, method: Method, train: Do
                          "result": res}, out)
 
 
+def _check_domains(method: Method, train: DomainDataset) -> None:
+    """Source samples are always needed; target samples only by a method that adapts to them."""
+    if not train.is_source.any():
+        raise DataError(f"the training data {train.name!r} have no source samples; every method trains "
+                        "on labelled source data")
+    if train.is_source.all() and method.uses_target:
+        raise DataError(f"{type(method).__name__} adapts to a target domain, but the training data "
+                        f"{train.name!r} have no target samples; give unlabelled target data, or train "
+                        "on the source alone with the source_only method (with any fine-tuning strategy)")
+
+
 def fit(
     model: nn.Module,
     method: Method,
@@ -275,7 +287,9 @@ def fit(
     the learning rate of each group, a regulariser added to every update's loss (logged as its own
     term, e.g. ``l2sp``). Frozen parameters are never in the optimizer (or, while gradual
     unfreezing waits, have no gradient), so they stay bit-identical; frozen layer groups run in
-    evaluation mode. ``requires_grad`` flags are restored when fit returns."""
+    evaluation mode. ``requires_grad`` flags are restored when fit returns. ``train`` may have no
+    target samples when the method does not adapt (``source_only``: plain fine-tuning)."""
+    _check_domains(method, train)
     if fabric is None and cfg.devices > 1:
         # data-parallel: every process trains on its slice of each global batch; rank 0 writes
         # checkpoints and returns the trained weights, loaded here into the caller's objects
