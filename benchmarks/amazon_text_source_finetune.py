@@ -96,9 +96,9 @@ def train_config(args: argparse.Namespace, steps_per_epoch: int) -> Any:
 
 def outputs(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     """The model's class probabilities and pooled features on ``x`` (the runner's evaluation pass)."""
-    from transferkit.experiment.runner import _deep_outputs
+    from transferkit.experiment.runner import deep_outputs
 
-    probs, feats = _deep_outputs(model, x, batch_size=64)
+    probs, feats = deep_outputs(model, x, batch_size=64)
     return {"probs": probs, "features": feats}
 
 
@@ -132,9 +132,8 @@ def train_source(src: str, args: argparse.Namespace) -> None:
     model = create_model("minilm", xs.shape[1:], 2, {"normalize": False, "dropout": 0.1}, path="model")
     method = SourceOnly()
     method.setup(model.num_features, 2)
-    # the loop wants an unlabelled domain; source_only never reads it (same rows, labels dropped)
-    data = DomainDataset.from_arrays(xs[tr], ys[tr], xs[tr], source_name=b.DOMAINS[src], target_name="unused",
-                                     name=f"{src} source fine-tuning")
+    data = DomainDataset.from_arrays(xs[tr], ys[tr], xs[:0], source_name=b.DOMAINS[src], target_name="none",
+                                     name=f"{src} source fine-tuning")  # no target: source_only reads none
     fp = json.dumps({"src": src, **{k: getattr(args, k) for k in ("epochs", "lr", "strategy", "max_length",
                                                                   "batch_size")}}, sort_keys=True)
     log_file = out / "epochs.json"
@@ -272,6 +271,96 @@ def table(args: argparse.Namespace) -> int:
     return 0
 
 
+def kept_accuracy(meta: dict[str, Any]) -> float:
+    """Held-out source accuracy of the epoch a source run kept."""
+    return float(meta["epochs"][meta["kept_epoch"] - 1]["source_val_accuracy"])
+
+
+def compare(args: argparse.Namespace) -> int:
+    """The strategy comparison (protocol in the module docstring): per source, the strategy with the
+    best held-out source accuracy, then the label-free adaptation pick on its features."""
+    from amazon_text_finetune_table import frozen_accuracy
+
+    from transferkit.selection import select
+
+    runs: dict[str, Path] = {}
+    for item in args.compare.split(","):
+        name, _, folder = item.partition("=")
+        if not folder:
+            raise SystemExit(f"--compare: expected STRATEGY=FOLDER items, got {item!r}")
+        runs[name] = Path(folder)
+    frozen = frozen_accuracy(ROOT / "benchmarks/results/amazon_reviews_text_frozen.csv")
+    rows, per_source, missing = [], [], []
+    for src in DOMAINS:
+        metas = {}
+        for name, folder in runs.items():
+            if (folder / src / "outputs.npz").is_file():
+                metas[name] = json.loads((folder / src / "meta.json").read_text())
+            else:
+                missing.append(f"{name} {src}")
+        if len(metas) < len(runs):
+            continue
+        chosen = max(runs, key=lambda n: (kept_accuracy(metas[n]), -list(runs).index(n)))
+        per_source.append({"source": src, "chosen": chosen, **{n: metas[n] for n in runs}})
+        zs = {n: np.load(runs[n] / src / "outputs.npz") for n in runs}
+        for tgt in DOMAINS:
+            if tgt == src:
+                continue
+            row: dict[str, Any] = {"task": f"{src}-{tgt}", "frozen_logreg": frozen.get(f"{src}-{tgt}"),
+                                   "strategy": chosen}
+            pool = []
+            for n in runs:
+                cands = candidates(zs[n], tgt)
+                sel = select(cands, validator=args.validator, guard=True, fallback="ft_head")
+                row[f"{n}.ft_head"] = cands[0]["oracle"]
+                row[f"{n}.picked"] = sel.picked
+                row[f"{n}.picked_accuracy"] = next(c["oracle"] for c in cands if c["name"] == sel.picked)
+                pool += [{**c, "name": f"{n}:{c['name']}"} for c in cands]
+            sel = select(pool, validator=args.validator, guard=True, fallback=f"{chosen}:ft_head")
+            best = max(pool, key=lambda c: c["oracle"])
+            row.update({"picked": f"{chosen}:{row[f'{chosen}.picked']}",
+                        "picked_accuracy": row[f"{chosen}.picked_accuracy"], "pooled_picked": sel.picked,
+                        "pooled_accuracy": next(c["oracle"] for c in pool if c["name"] == sel.picked),
+                        "oracle": best["name"], "oracle_accuracy": best["oracle"]})
+            rows.append(row)
+    with open(args.csv, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
+        w.writeheader()
+        w.writerows(rows)
+
+    def mean(key: str) -> str:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return f"{np.mean(vals):.1f}" if vals else "-"
+
+    names = list(runs)
+    lines = ["| task | frozen + logreg | " + " | ".join(f"{n} head / pick" for n in names)
+             + " | strategy (label-free) | picked | accuracy | pooled pick | accuracy | oracle |",
+             "|---|" + "---|" * (len(names) + 7)]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['frozen_logreg']:.1f} | "
+                     + " | ".join(f"{r[n + '.ft_head']:.1f} / {r[n + '.picked_accuracy']:.1f}" for n in names)
+                     + f" | {r['strategy']} | {r['picked'].split(':')[1]} | {r['picked_accuracy']:.1f} | "
+                     f"{r['pooled_picked']} | {r['pooled_accuracy']:.1f} | {r['oracle_accuracy']:.1f} |")
+    lines.append(f"| **mean** | {mean('frozen_logreg')} | "
+                 + " | ".join(f"{mean(n + '.ft_head')} / {mean(n + '.picked_accuracy')}" for n in names)
+                 + f" | | | **{mean('picked_accuracy')}** | | {mean('pooled_accuracy')} | {mean('oracle_accuracy')} |")
+    lines += ["", "| source | " + " | ".join(f"{n}: held-out source accuracy per epoch (kept)" for n in names)
+              + " | chosen |", "|---|" + "---|" * (len(names) + 1)]
+    for p in per_source:
+        cells = [", ".join(f"{e['source_val_accuracy']:.1f}" for e in p[n]["epochs"]) + f" ({p[n]['kept_epoch']})"
+                 for n in names]
+        lines.append(f"| {p['source']} | " + " | ".join(cells) + f" | {p['chosen']} |")
+    lines += ["", "| source | " + " | ".join(f"{n}: training CPU (s)" for n in names) + " |",
+              "|---|" + "---|" * len(names)]
+    for p in per_source:
+        lines.append(f"| {p['source']} | " + " | ".join(f"{p[n]['fit_cpu_seconds']:.0f}" for n in names) + " |")
+    if missing:
+        lines += ["", f"Runs not finished: {', '.join(missing)}."]
+    Path(args.md).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sources", default="B,D,E,K", help="source domains to fine-tune on (comma-separated)")
@@ -286,10 +375,13 @@ def main(argv: list[str] | None = None) -> int:
                     "one, to time a single task end to end")
     ap.add_argument("--limit", type=int, default=0, help="use only this many rows per part (a quick check)")
     ap.add_argument("--table", action="store_true", help="adapt on the saved outputs and write the tables")
+    ap.add_argument("--compare", default="", help="STRATEGY=FOLDER,...: the strategy comparison table (see above)")
     ap.add_argument("--validator", default="source_accuracy+snd")
     ap.add_argument("--csv", default="benchmarks/results/amazon_reviews_text_source_ft.csv")
     ap.add_argument("--md", default="/tmp/amazon_text_source_ft_table.md")
     args = ap.parse_args(argv)
+    if args.compare:
+        return compare(args)
     if args.table:
         return table(args)
     args.targets = args.targets.replace(",", "")
