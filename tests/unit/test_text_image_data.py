@@ -230,6 +230,14 @@ def test_image_folders_dataset(tmp_path, char_encoder):
                                             "encoder": char_encoder, "cache_dir": str(tmp_path / "c"),
                                             "progress": False}).load_task()
     assert enc.train.x.shape == (8, 4)
+    # no adaptation data: the source alone, accuracy on target_test (raw pixels and encoded)
+    for params in ({}, {"encoder": char_encoder, "cache_dir": str(tmp_path / "c"), "progress": False}):
+        alone = DATASETS.create("image_folders", {"source": str(tmp_path / "src"),
+                                                  "target_test": str(tmp_path / "tgt"), **params}).load_task()
+        assert alone.train.is_source.all() and len(alone.train.x) == 4 and alone.y_test.tolist() == [0, 0, 1, 1]
+        assert alone.train.x.shape[1:] == alone.x_test.shape[1:] and alone.name == "src->tgt"
+    with pytest.raises(ConfigError, match="give target"):
+        DATASETS.create("image_folders", {"source": str(tmp_path / "src")})
 
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------------
@@ -343,3 +351,33 @@ def test_second_run_reads_the_cache_and_the_reports_show_both_timings(tmp_path, 
     assert "cache hit" in (tmp_path / "r2" / "report.md").read_text()
     assert "cache hit" in write_bench_tables(second, tmp_path / "b")
     assert first.runs[0].metrics["target_accuracy"] == second.runs[0].metrics["target_accuracy"]
+
+
+def test_text_files_without_target_fine_tunes_on_the_source_alone(tmp_path, char_encoder):
+    from transferkit.core.registries import DATASETS
+
+    """No adaptation data: source_only trains and is measured on target_test; a method that adapts
+    fails with a message naming what is missing, and the other runs and the report are kept."""
+    from transferkit.experiment.config import validate_config
+    from transferkit.experiment.runner import run_experiment
+
+    src, test = tmp_path / "src.jsonl", tmp_path / "test.jsonl"
+    words = [("good great", "pos"), ("bad awful", "neg"), ("great fine", "pos"), ("awful poor", "neg")] * 6
+    src.write_text("\n".join(json.dumps({"text": t, "label": lab}) for t, lab in words))
+    test.write_text("\n".join(json.dumps({"text": t + " !", "label": lab}) for t, lab in words[:8]))
+    params = {"source": str(src), "target_test": str(test), "encoder": char_encoder,
+              "cache_dir": str(tmp_path / "cache"), "progress": False}
+    task = DATASETS.create("text_files", params).load_task()
+    assert task.train.is_source.all() and len(task.x_test) == 8 and task.name == "src->test"
+    raw = {"name": "no-target", "seed": 0, "data": {"name": "text_files", "params": params},
+           "model": {"name": "tiny_mlp"},
+           "train": {"steps": 40, "batch_size": 8, "progress": False, "checkpoint_every": 0},
+           "methods": ["source_only", {"name": "dann", "params": {"disc_hidden": 8}}, "coral"]}
+    res = run_experiment(validate_config(raw), tmp_path / "out", progress=False)
+    by = {r.method: r for r in res.runs}
+    assert by["source_only"].status == "ok" and 0 <= by["source_only"].metrics["target_accuracy"] <= 100
+    assert by["dann"].status == "failed" and "no target samples" in by["dann"].error
+    assert by["coral"].status == "failed" and "target" in by["coral"].error
+    assert (tmp_path / "out" / "report.md").is_file()
+    with pytest.raises(ConfigError, match="give target"):
+        DATASETS.create("text_files", {"source": str(src), "encoder": char_encoder})

@@ -104,7 +104,9 @@ class ImageFolders:
     """One task from image folders (``root/<class>/<image>``): ``source`` (labelled), ``target``
     (adaptation data; its labels are never shown to methods) and optionally ``target_test``
     (labelled, for accuracy; else accuracy on the target itself, transductive). The source's
-    classes define the labels; target folders must use the same names.
+    classes define the labels; target folders must use the same names. Without ``target`` the task
+    has no adaptation data: plain fine-tuning on the source (``source_only`` with any fine-tuning
+    strategy), measured on ``target_test``; methods that adapt report that they need target data.
 
     ``size``: side every image is resized to when read (None: keep; all must then agree).
     Without an ``encoder`` the task holds the images as float32 ``(n, C, H, W)`` in [0, 1]
@@ -115,7 +117,8 @@ class ImageFolders:
 
     name = "image_folders"
 
-    def __init__(self, *, source: str, target: str, target_test: str | None = None, size: int | None = None,
+    def __init__(self, *, source: str, target: str | None = None, target_test: str | None = None,
+                 size: int | None = None,
                  mode: Literal["RGB", "L"] = "RGB", encoder: str | None = None,
                  encoder_params: dict[str, Any] | None = None,
                  representation: Literal["features", "inputs"] = "features", cache_dir: str | None = None,
@@ -129,7 +132,10 @@ class ImageFolders:
             raise ConfigError(f"got {size!r}; expected None or a positive integer", "size")
         self.source, self.target, self.target_test = source, target, target_test
         self.size, self.mode = size, mode
-        self.task_name = task_name or f"{Path(source).name}->{Path(target).name}"
+        if target is None and target_test is None:
+            raise ConfigError("give target (images to adapt to) or target_test (labelled images to measure "
+                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
+        self.task_name = task_name or f"{Path(source).name}->{Path(target or str(target_test)).name}"
         helper = _EncoderParams()
         helper._init_encoder(encoder, encoder_params, representation, cache_dir, use_cache, batch_size, progress)
         self.encoder, self.encoded = encoder, helper.encoded
@@ -148,21 +154,30 @@ class ImageFolders:
             raise UnknownNameError(f"unknown task {name!r}; the image_folders data set has one task, "
                                    f"{self.task_name!r}", "tasks")
         xs, ys, classes = read_image_folder(self.source, size=self.size, mode=self.mode)
-        xt, yt, _ = read_image_folder(self.target, size=self.size, mode=self.mode, classes=classes)
-        if self.target_test:
+        if self.target is not None:
+            xt, yt, _ = read_image_folder(self.target, size=self.size, mode=self.mode, classes=classes)
+        else:
+            xt, yt = xs[:0], ys[:0]
+        if self.target is None:
+            xtt, ytt, _ = read_image_folder(self.target_test, size=self.size, mode=self.mode, classes=classes)
+            x_test, y_test = self._x(xtt, "target_test"), ytt
+            notes = "Image folders: labelled source, no adaptation data; accuracy on target_test."
+        elif self.target_test:
             xtt, ytt, _ = read_image_folder(self.target_test, size=self.size, mode=self.mode, classes=classes)
             x_test, y_test = self._x(xtt, "target_test"), ytt
             notes = "Image folders: labelled source, unlabelled target; accuracy on target_test."
         else:
             x_test, y_test = None, yt
             notes = "Image folders: labelled source, unlabelled target; accuracy on the target itself (transductive)."
-        fs, ft = self._x(xs, "source"), self._x(xt, "target")
+        fs = self._x(xs, "source")
+        ft = self._x(xt, "target") if len(xt) else fs[:0]
         if x_test is None:
             x_test = ft
         if self.encoded is not None:
             notes += f" Inputs: {self.encoded.describe()}."
         task = make_task(fs, ys, ft, x_test, y_test, name=self.task_name, source_name=Path(self.source).name,
-                         target_name=Path(self.target).name, classes=classes, notes=notes)
+                         target_name=Path(self.target or str(self.target_test)).name, classes=classes,
+                         notes=notes)
         if self.encoded is not None:
             task.feature_cache = dict(self.encoded.log)  # type: ignore[attr-defined]
         return task

@@ -368,13 +368,15 @@ class TextFiles(_EncoderParams):
     :func:`read_text_table`): ``source`` (labelled), ``target`` (adaptation data; its labels, if
     any, are never shown to methods) and optionally ``target_test`` (labelled, for accuracy).
     Without ``target_test`` accuracy is measured on the labelled target itself (transductive),
-    else not at all. Labels are mapped to ``0..K-1`` from the sorted source classes.
+    else not at all. Without ``target`` the task has no adaptation data: plain fine-tuning on the
+    source (``source_only`` with any fine-tuning strategy), measured on ``target_test``; methods
+    that adapt report that they need target data. Labels are mapped to ``0..K-1`` from the sorted source classes.
     ``encoder`` etc. as for ``amazon_reviews_text``.
     """
 
     name = "text_files"
 
-    def __init__(self, *, source: str, target: str, target_test: str | None = None,
+    def __init__(self, *, source: str, target: str | None = None, target_test: str | None = None,
                  text_column: int | str = "text", label_column: int | str = "label",
                  encoder: str | None = None, encoder_params: dict[str, Any] | None = None,
                  representation: Literal["features", "inputs"] = "features", cache_dir: str | None = None,
@@ -382,7 +384,10 @@ class TextFiles(_EncoderParams):
                  task_name: str | None = None) -> None:
         self.source, self.target, self.target_test = source, target, target_test
         self.text_column, self.label_column = text_column, label_column
-        self.task_name = task_name or f"{Path(source).stem}->{Path(target).stem}"
+        if target is None and target_test is None:
+            raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure "
+                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
+        self.task_name = task_name or f"{Path(source).stem}->{Path(target or str(target_test)).stem}"
         self._init_encoder(encoder, encoder_params, representation, cache_dir, use_cache, batch_size, progress)
 
     def task_names(self) -> list[str]:
@@ -396,12 +401,14 @@ class TextFiles(_EncoderParams):
         xs, ys = read_text_table(self.source, text_column=self.text_column, label_column=self.label_column)
         if ys is None:
             raise DataError(f"{self.source}: the source file has no labels")
-        try:
-            xt, yt = read_text_table(self.target, text_column=self.text_column, label_column=self.label_column)
-        except DataError as exc:
-            if "no key" not in str(exc) and "no label column" not in str(exc):
-                raise
-            xt, yt = read_text_table(self.target, text_column=self.text_column, label_column=None)
+        xt, yt = [], None
+        if self.target is not None:
+            try:
+                xt, yt = read_text_table(self.target, text_column=self.text_column, label_column=self.label_column)
+            except DataError as exc:
+                if "no key" not in str(exc) and "no label column" not in str(exc):
+                    raise
+                xt, yt = read_text_table(self.target, text_column=self.text_column, label_column=None)
         xtt, ytt = (read_text_table(self.target_test, text_column=self.text_column,
                                     label_column=self.label_column) if self.target_test else ([], None))
         (ys_m, yt_m, ytt_m), classes = remap_labels(ys, yt, ytt, names=[self.source, self.target,
@@ -416,14 +423,18 @@ class TextFiles(_EncoderParams):
         return TextTask(name=self.task_name, source_texts=xs, source_labels=ys_m, target_texts=xt,
                         target_labels=yt_m, test_texts=test_x,
                         test_labels=test_y if test_y is not None else np.zeros(0, np.int64), classes=classes,
-                        source_name=Path(self.source).stem, target_name=Path(self.target).stem)
+                        source_name=Path(self.source).stem,
+                        target_name=Path(self.target or str(self.target_test)).stem)
 
     def load_task(self, name: str | None = None) -> Task:
         enc = self._need_encoder("text_files")
         tt = self.load_texts(name)
         xs = enc(tt.source_texts, label="source")
         xt = enc(tt.target_texts, label="target")
-        if self.target_test:
+        if self.target is None:
+            x_test, y_test = enc(tt.test_texts, label="target_test"), tt.test_labels
+            notes = "Text files: labelled source, no adaptation data; accuracy on the target_test file."
+        elif self.target_test:
             x_test, y_test = enc(tt.test_texts, label="target_test"), tt.test_labels
             notes = "Text files: labelled source, unlabelled target; accuracy on the separate target_test file."
         elif tt.target_labels is not None:
