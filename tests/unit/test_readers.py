@@ -184,6 +184,20 @@ def test_load_domain_dataset_npz_maps_labels_and_masks_target(tmp_path):
     assert task.y_test.tolist() == [2, 0, 0, 1]  # transductive: the labelled target itself
 
 
+def test_load_domain_dataset_without_target(tmp_path):
+    """No adaptation data: the source alone, accuracy on target_test; labels mapped over both."""
+    from transferkit import ConfigError
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "s.npz", x=rng.normal(size=(6, 3)), y=np.array([10, 20, 30, 10, 20, 30]))
+    np.savez(tmp_path / "tt.npz", x=rng.normal(size=(4, 3)), y=np.array([30, 10, 10, 20]))
+    task = load_domain_dataset(source=tmp_path / "s.npz", target_test=tmp_path / "tt.npz")
+    assert task.train.is_source.all() and len(task.train) == 6 and task.name == "s->tt"
+    assert task.x_test.shape == (4, 3) and task.y_test.tolist() == [2, 0, 0, 1]
+    with pytest.raises(ConfigError, match="give target"):
+        load_domain_dataset(source=tmp_path / "s.npz")
+
+
 def test_load_domain_dataset_unseen_target_class(tmp_path):
     (tmp_path / "s.csv").write_text("1,2,a\n3,4,b\n")
     (tmp_path / "t.csv").write_text("1,2,a\n3,4,c\n")

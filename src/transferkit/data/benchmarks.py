@@ -419,18 +419,22 @@ class FilesDataset:
     to methods) are ``.npz`` (arrays ``x``, ``y``), ``.csv``/``.tsv`` (``label_column``),
     ``.svmlight`` or ``.mat`` files. Accuracy is measured on ``target_test`` when given, else on
     the labelled target itself (transductive), else not at all. Labels are mapped to ``0..K-1``.
+    Without ``target``: plain fine-tuning on the source, measured on ``target_test``.
     """
 
     name = "files"
 
-    def __init__(self, *, source: str, target: str, target_test: str | None = None,
+    def __init__(self, *, source: str, target: str | None = None, target_test: str | None = None,
                  label_column: int | str | None = -1, x_key: str | None = None,
                  y_key: str | None = None, n_features: int | None = None,
                  task_name: str | None = None) -> None:
         self.source, self.target, self.target_test = source, target, target_test
         self.label_column, self.x_key, self.y_key = label_column, x_key, y_key
         self.n_features = n_features
-        self.task_name = task_name or f"{Path(source).stem}->{Path(target).stem}"
+        if target is None and target_test is None:
+            raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure "
+                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
+        self.task_name = task_name or f"{Path(source).stem}->{Path(target or str(target_test)).stem}"
 
     def task_names(self) -> list[str]:
         return [self.task_name]

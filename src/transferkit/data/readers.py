@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, Sequence, overload
 
 import numpy as np
 
-from transferkit.core.errors import DataError
+from transferkit.core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from transferkit.data.dataset import Task
@@ -494,7 +494,7 @@ def remap_labels(y_source: np.ndarray, *others: np.ndarray | None,
 def load_domain_dataset(
     *,
     source: PathLike,
-    target: PathLike,
+    target: PathLike | None = None,
     target_test: PathLike | None = None,
     x_key: str | None = None,
     y_key: str | None = None,
@@ -509,13 +509,19 @@ def load_domain_dataset(
     ``source`` must be labelled. ``target`` is the unlabelled adaptation data: its labels, if
     any, are never given to methods. Evaluation (``x_test``/``y_test``) uses ``target_test`` when
     given, else the labelled ``target`` itself (the transductive protocol of shallow DA papers),
-    else there is none. Labels are mapped to ``0..K-1`` by one mapping over all files, from the
+    else there is none. Without ``target`` (plain fine-tuning on the source, measured on
+    ``target_test``, which is then required) the task has no target samples. Labels are mapped to ``0..K-1`` by one mapping over all files, from the
     sorted source classes; target classes absent from the source raise :class:`DataError`.
     svmlight files are read together so they share one width.
     """
     from transferkit.data.dataset import make_task
 
-    paths = {"source": Path(source), "target": Path(target)}
+    if target is None and target_test is None:
+        raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure accuracy "
+                          "on), or both; with neither there is nothing to transfer to", "target")
+    paths = {"source": Path(source)}
+    if target is not None:
+        paths["target"] = Path(target)
     if target_test is not None:
         paths["target_test"] = Path(target_test)
     for p in paths.values():
@@ -532,7 +538,7 @@ def load_domain_dataset(
     if ys is None:
         raise DataError(f"{paths['source']}: the source file has no labels; source samples must be "
                         "labelled (set label_column / y_key)")
-    xt, yt = loaded["target"]
+    xt, yt = loaded.get("target", (xs[:0], None))
     xtt, ytt = loaded.get("target_test", (None, None))
     width = xs.shape[1] if xs.ndim == 2 else None
     # an unlabelled MATLAB matrix stored features x samples: orient it by the source width
@@ -541,10 +547,13 @@ def load_domain_dataset(
     if target_test is not None and ytt is None:
         raise DataError(f"{paths['target_test']}: target_test has no labels; it is used to measure "
                         "accuracy (set label_column / y_key)")
-    mapped, classes = remap_labels(ys, yt, ytt, names=[str(paths["source"]), str(paths["target"]),
+    mapped, classes = remap_labels(ys, yt, ytt, names=[str(paths["source"]), str(paths.get("target")),
                                                        str(paths.get("target_test"))])
     ys_m, yt_m, ytt_m = mapped
-    if target_test is not None:
+    if target is None:
+        x_test, y_test = xtt, ytt_m
+        notes = "Files: labelled source, no adaptation data; accuracy on the target_test file."
+    elif target_test is not None:
         x_test, y_test = xtt, ytt_m
         notes = "Files: labelled source, unlabelled target; accuracy on the separate target_test file."
     elif yt_m is not None:
@@ -554,6 +563,7 @@ def load_domain_dataset(
     else:
         x_test = y_test = None
         notes = "Files: labelled source, unlabelled target; no target labels, so no accuracy."
-    task_name = name or f"{paths['source'].stem}->{paths['target'].stem}"
+    target_name = paths.get("target", paths.get("target_test", Path("target"))).stem
+    task_name = name or f"{paths['source'].stem}->{target_name}"
     return make_task(xs, ys_m, xt, x_test, y_test, name=task_name, source_name=paths["source"].stem,
-                     target_name=paths["target"].stem, classes=classes, benchmark=benchmark, notes=notes)
+                     target_name=target_name, classes=classes, benchmark=benchmark, notes=notes)
