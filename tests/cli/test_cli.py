@@ -93,7 +93,7 @@ def test_missing_config_file(tmp_path, capsys):
 @pytest.mark.parametrize("case, needle", [
     ("width", "source samples have shape (5,) but target samples have (6,)"),
     ("nan", "NaN or infinite"),
-    ("empty_target", "target"),
+    ("empty_target", "the target file has no samples"),
     ("labels", "labels [3, 4] do not occur in the source"),
 ])
 def test_bad_data_exits_2(tmp_path, capsys, case, needle):

@@ -208,6 +208,9 @@ class Task:
         if self.x_test is not None and self.y_test is not None:
             self.x_test = np.asarray(self.x_test, dtype=np.float32)
             self.y_test = np.asarray(self.y_test).astype(np.int64)
+            if not len(self.x_test):
+                raise DataError(f"{self.name}: the labelled test set has no samples; give labelled target "
+                                "samples to measure accuracy on, or none at all")
             if self.x_test.shape[1:] != self.train.sample_shape:
                 raise DataError(f"{self.name}: test samples have shape {self.x_test.shape[1:]} "
                                 f"but training samples have {self.train.sample_shape}")

@@ -539,6 +539,9 @@ def load_domain_dataset(
         raise DataError(f"{paths['source']}: the source file has no labels; source samples must be "
                         "labelled (set label_column / y_key)")
     xt, yt = loaded.get("target", (xs[:0], None))
+    if target is not None and not len(xt):
+        raise DataError(f"{paths['target']}: the target file has no samples; give target data, or leave "
+                        "target out (with a labelled target_test) to fine-tune on the source alone")
     xtt, ytt = loaded.get("target_test", (None, None))
     width = xs.shape[1] if xs.ndim == 2 else None
     # an unlabelled MATLAB matrix stored features x samples: orient it by the source width
