@@ -137,7 +137,7 @@ def evaluate_task(task_name: str, results: list[dict[str, Any]]) -> tuple[list[d
     from transferkit.core.seed import derive_seed
     from transferkit.experiment.bench import BENCH_PRESETS, bench_config
     from transferkit.experiment.config import validate_config
-    from transferkit.experiment.runner import deep_outputs, _source_split
+    from transferkit.experiment.runner import _source_split, deep_outputs
     from transferkit.models import create_model
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import score_all

@@ -58,9 +58,9 @@ def load_grid(config: Path, out: Path) -> tuple[Any, dict[str, list[dict[str, An
     from transferkit.core.seed import derive_seed
     from transferkit.experiment.config import load_config
     from transferkit.experiment.runner import (
-        deep_outputs,
         _fingerprint,
         _slug,
+        deep_outputs,
         selection_split,
     )
     from transferkit.models import create_model

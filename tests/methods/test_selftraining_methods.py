@@ -282,3 +282,15 @@ def test_fixmatch_beats_source_only_where_cluster_structure_helps():
         acc[name] = evaluate(model, xt, yt, 2)["accuracy"]
     assert acc["source_only"] < 93  # the shift hurts
     assert acc["fixmatch"] > acc["source_only"] + 4, acc
+
+
+def test_fixmatch_refuses_a_second_augmentation_from_the_loop():
+    """FixMatch draws its own views; train.augment=weak on top would augment them twice."""
+    xs, ys, xt, _ = rotated_clusters()
+    ds = DomainDataset.from_arrays(xs, ys, xt, None, name="rotated")
+    cfg = TrainConfig(steps=2, batch_size=8, progress=False, checkpoint_every=0, augment="weak")
+    model, method = _make("fixmatch", input_shape=(2,), k=2, model="mlp", model_params={"hidden": [8]})
+    with pytest.raises(ConfigError, match="FixMatch draws its own weak and strong views.*train.augment: none"):
+        fit(model, method, ds, cfg, seed=0)
+    model, method = _make("source_only", input_shape=(2,), k=2, model="mlp", model_params={"hidden": [8]})
+    fit(model, method, ds, cfg, seed=0)  # other methods take the loop's views

@@ -86,6 +86,9 @@ class Method(nn.Module):
     """
 
     uses_target: ClassVar[bool] = True
+    #: True for methods that draw their own augmented views of the batches (FixMatch); the loop
+    #: then refuses ``train.augment="weak"``, which would augment the views a second time
+    makes_own_views: ClassVar[bool] = False
     #: optional extra optimizer groups: {group name: parameters}; the default trains all together
     name: str = "method"
 

@@ -46,6 +46,8 @@ class FixMatch(Method):
     ``distribution_alignment``/``relative_threshold``: AdaMatch's corrections (module docstring).
     """
 
+    makes_own_views = True
+
     def __init__(self, *, threshold: float = 0.95, trade_off: float = 1.0, n_ops: int = 2,
                  magnitude: float = 1.0, flip: bool = False, augment_source: bool = True,
                  distribution_alignment: bool = True, relative_threshold: bool = True) -> None:

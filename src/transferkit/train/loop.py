@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferkit.core.errors import DataError, TrainingDivergedError
+from transferkit.core.errors import ConfigError, DataError, TrainingDivergedError
 from transferkit.core.seed import derive_seed
 from transferkit.data.dataset import DomainDataset
 from transferkit.methods.base import Batch, Method, Optim, Step
@@ -169,8 +169,6 @@ class _Applied:
     def _capture(self, module: nn.Module, inputs: Any, output: Any) -> None:
         if module.training and torch.is_grad_enabled() and not self.features:
             if not (isinstance(output, (tuple, list)) and len(output) >= 2):
-                from transferkit.core.errors import ConfigError
-
                 raise ConfigError(f"fine-tuning strategy {self.strategy.name!r} needs a model whose forward "
                                   "returns (logits, features), like transferkit Classifier", "train.finetune")
             self.features.append(output[1])
@@ -290,6 +288,10 @@ def fit(
     evaluation mode. ``requires_grad`` flags are restored when fit returns. ``train`` may have no
     target samples when the method does not adapt (``source_only``: plain fine-tuning)."""
     _check_domains(method, train)
+    if cfg.augment != "none" and method.makes_own_views:
+        raise ConfigError(f"{type(method).__name__} draws its own weak and strong views of each batch; "
+                          f"train.augment={cfg.augment!r} would augment them a second time; set train.augment: "
+                          "none (the method's own parameters set its augmentation)", "train.augment")
     if fabric is None and cfg.devices > 1:
         # data-parallel: every process trains on its slice of each global batch; rank 0 writes
         # checkpoints and returns the trained weights, loaded here into the caller's objects
@@ -298,8 +300,6 @@ def fit(
         strategy = create_strategy(cfg.finetune)
         strategy.prepare(model)  # adapters exist here too, so the trained weights load back
         if any(g.trainable_from for g in strategy.setup(model, cfg.steps)):
-            from transferkit.core.errors import ConfigError
-
             raise ConfigError(f"fine-tuning strategy {strategy.name!r} changes which parameters train during "
                               "the run, which data-parallel training does not support; use devices: 1",
                               "train.finetune")
