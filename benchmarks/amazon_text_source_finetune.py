@@ -194,6 +194,11 @@ def train_source(src: str, args: argparse.Namespace) -> None:
           f"training {fr.seconds:.0f} s, outputs {meta['outputs_seconds']:.0f} s")
 
 
+def scored_targets(z: Any, src: str) -> list[str]:
+    """The target domains whose outputs a source's file holds (all 3 unless ``--targets`` was given)."""
+    return [t for t in DOMAINS if t != src and f"{t}.test.y" in z.files]
+
+
 def candidates(z: Any, tgt: str) -> list[dict[str, Any]]:
     """The fine-tuned head and shallow methods on the fine-tuned features, as selection candidates
     (``oracle`` = accuracy on the target's held-out half; never read by the selection)."""
@@ -230,9 +235,7 @@ def table(args: argparse.Namespace) -> int:
             continue
         metas[src] = json.loads((f.parent / "meta.json").read_text())
         z = np.load(f)
-        for tgt in DOMAINS:
-            if tgt == src:
-                continue
+        for tgt in scored_targets(z, src):
             cands = candidates(z, tgt)
             sel = select(cands, validator=args.validator, guard=True, fallback="ft_head")
             picked = next(c for c in cands if c["name"] == sel.picked)
@@ -303,9 +306,7 @@ def compare(args: argparse.Namespace) -> int:
         chosen = max(runs, key=lambda n: (kept_accuracy(metas[n]), -list(runs).index(n)))
         per_source.append({"source": src, "chosen": chosen, **{n: metas[n] for n in runs}})
         zs = {n: np.load(runs[n] / src / "outputs.npz") for n in runs}
-        for tgt in DOMAINS:
-            if tgt == src:
-                continue
+        for tgt in sorted(set.intersection(*(set(scored_targets(z, src)) for z in zs.values()))):
             row: dict[str, Any] = {"task": f"{src}-{tgt}", "frozen_logreg": frozen.get(f"{src}-{tgt}"),
                                    "strategy": chosen}
             pool = []
