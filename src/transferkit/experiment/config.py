@@ -16,6 +16,7 @@ A config is data::
       guard: {enabled: true, expected: source_prior}
       search: {n_trials: 10, space: {coral: {reg: {low: 0.01, high: 10, log: true}}}}
     report: {embedding: pca}                  # 2-D maps of the features: pca | auto | tsne | off
+    share_source_training: false              # true: target-free deep runs train once per source
 
 ``name:`` fields are registry keys, ``params:`` are bound to the constructor's signature.
 :func:`apply_overrides` applies ``key=value`` strings (dotted paths; list items by index or by
@@ -37,7 +38,8 @@ from transferkit.core.errors import ConfigError
 from transferkit.core.registry import suggest
 from transferkit.train.config import TrainConfig
 
-TOP_KEYS = ("name", "seed", "data", "model", "train", "methods", "selection", "report", "notes")
+TOP_KEYS = ("name", "seed", "data", "model", "train", "methods", "selection", "report", "notes",
+            "share_source_training")
 METHOD_KEYS = ("name", "params", "train", "model", "label")
 COMPONENT_KEYS = ("name", "params")
 SELECTION_KEYS = ("validator", "params", "ensemble", "val_fraction", "fallback", "min_agreement",
@@ -143,6 +145,9 @@ class ExperimentConfig:
     notes: str = ""
     selection: SelectionSpec | None = None
     report: ReportSpec = field(default_factory=ReportSpec)
+    #: deep runs of methods that read no target data (``source_only`` with any fine-tuning
+    #: strategy) train once per distinct labelled source and are scored on every task sharing it
+    share_source_training: bool = False
 
 
 #: the built-in default experiment: digits MNIST -> UCI with source-only, CORAL and DANN
@@ -503,6 +508,9 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
         methods.append(MethodSpec(m["name"], kind, label, params, mtrain, mmodel))
     selection = _selection(raw["selection"], methods) if raw.get("selection") is not None else None
     report = _report(raw.get("report"))
+    share = raw.get("share_source_training", False)
+    if not isinstance(share, bool):
+        raise ConfigError(f"got {share!r}; expected true or false", "share_source_training")
     resolved = {
         "name": str(raw.get("name") or "experiment"), "seed": seed,
         "data": {"name": data.name, "params": data.params},
@@ -517,8 +525,10 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
         resolved["selection"] = _selection_dict(selection)
     if raw.get("report") is not None:
         resolved["report"] = {"embedding": report.embedding, "max_points": report.max_points}
+    if share:
+        resolved["share_source_training"] = True
     return ExperimentConfig(resolved["name"], seed, data, model, train, methods, resolved,
-                            str(raw.get("notes") or ""), selection, report)
+                            str(raw.get("notes") or ""), selection, report, share)
 
 
 def _selection_dict(s: SelectionSpec) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Layout of an output folder::
     OUT/report.json, report.md, report.html
     OUT/runs/<task>/<label>/result.json     # one finished run (reused when the config matches)
     OUT/runs/<task>/<label>/checkpoint.pt   # the deep loop's last checkpoint (resume)
+    OUT/runs/_shared_source/<key>/           # with share_source_training: a target-free model
+                                            # trained once per source (model.pt, fit.json)
 
 A finished run is never recomputed and an interrupted one resumes from its checkpoint, so a
 crashed or killed experiment loses no work. Target labels are used only to measure accuracy.
@@ -15,11 +17,18 @@ every registered label-free validator on the held-out source and the unlabelled 
 run per task is then picked by :func:`transferkit.selection.select` (collapse guard first). A
 ``selection.search`` adds validator-driven Optuna trials of the listed methods as candidates.
 The report's oracle column (target accuracy) is shown beside the pick and never used for it.
+
+With ``share_source_training: true`` a deep run whose method reads no target data (``source_only``
+with any fine-tuning strategy; not under ``selection:``) is trained once per distinct labelled
+source -- same source rows, classes, method, model and training settings -- and that model is
+scored on every task sharing the source (B->D, B->E, B->K: one training). Its seed derives from
+that source key instead of the task, and it keeps no per-task target-accuracy curve.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import platform
 import re
@@ -32,7 +41,7 @@ import numpy as np
 
 from transferkit.core.errors import TransferkitError
 from transferkit.core.seed import derive_seed, seed_everything
-from transferkit.data.dataset import Task
+from transferkit.data.dataset import SOURCE, Task
 from transferkit.experiment.config import ExperimentConfig, MethodSpec, SelectionSpec
 from transferkit.experiment.result import ExperimentResult, RunResult
 
@@ -127,6 +136,8 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     parts: list[Any] = [cfg.seed, data, task.name, spec.name, _with_defaults(spec.kind, spec.name, spec.params),
                         [model.name, _with_defaults("model", model.name, model.params)] if spec.kind == "deep" else None,
                         train if spec.kind == "deep" else None]
+    if _shares_source(cfg, spec):  # another seed (from the source) and no target curve
+        parts.append("share_source_training")
     if cfg.selection is not None:  # another training split; scores of every validator are stored,
         sel = cfg.selection        # so only a validator with non-default params changes them
         parts.append({"selection": [sel.val_fraction] +
@@ -134,6 +145,71 @@ def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     # report.embedding is left out on purpose: a plot setting must not retrain a model (a reused
     # run keeps the feature map drawn when it was trained)
     return config_fingerprint(*parts)
+
+
+SHARED_SOURCE_DIR = "_shared_source"
+
+
+def _shares_source(cfg: ExperimentConfig, spec: MethodSpec) -> bool:
+    """Whether ``spec`` trains once per source (``share_source_training``; target-free deep method)."""
+    from transferkit.core.registries import METHODS
+
+    return (cfg.share_source_training and spec.kind == "deep" and cfg.selection is None
+            and not METHODS.get(spec.name).uses_target)
+
+
+def _source_key(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
+    """What a target-free run's model depends on: the labelled source rows, the classes, the
+    method, the model and the training settings (never the target or the task's name)."""
+    from transferkit.train.loop import config_fingerprint
+
+    src = task.train.is_source
+    h = hashlib.sha256()
+    for a in (task.train.x[src], task.train.y[src]):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    train = (spec.train or cfg.train).to_dict()
+    for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
+        train.pop(k, None)
+    model = spec.model or cfg.model
+    return config_fingerprint(cfg.seed, h.hexdigest(), list(task.train.classes), spec.name,
+                              _with_defaults(spec.kind, spec.name, spec.params),
+                              [model.name, _with_defaults("model", model.name, model.params)], train)
+
+
+def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_cfg: Any, key: str,
+                folder: Path | None, memo: dict[str, Any], desc: str,
+                callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()) -> tuple[Any, bool]:
+    """Train ``model`` on the task's labelled source rows ``tr_idx`` once per ``key``, or load the
+    weights trained for an earlier task with the same source. Returns ``(fit result, reused)``."""
+    import torch
+    from torch import nn
+
+    from transferkit.finetune.base import create_strategy
+    from transferkit.train.loop import FitResult, fit
+
+    bundle = nn.ModuleDict({"model": model, "method": method})
+    if key not in memo and folder is not None and (folder / "model.pt").is_file():
+        info = json.loads((folder / "fit.json").read_text())
+        memo[key] = (torch.load(folder / "model.pt", map_location="cpu", weights_only=True), FitResult(**info))
+    if key in memo:
+        state, fr = memo[key]
+        create_strategy(train_cfg.finetune).prepare(model)  # adapters (LoRA) exist before the weights load
+        bundle.load_state_dict(state)
+        return fr, True
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    fr = fit(model, method, task.train.subset(tr_idx), train_cfg, seed=derive_seed(0, "shared-source", key),
+             checkpoint_path=(folder / "checkpoint.pt") if folder is not None and train_cfg.checkpoint_every else None,
+             fingerprint=key, callbacks=list(callbacks), desc=desc)
+    state = {k: v.detach().clone() for k, v in bundle.state_dict().items()}
+    if folder is not None:
+        torch.save(state, folder / "model.tmp")
+        (folder / "model.tmp").replace(folder / "model.pt")
+        (folder / "fit.json").write_text(json.dumps(asdict(fr), default=float))
+    memo[key] = (state, fr)
+    return fr, False
 
 
 def selection_split(task: Task, sel: SelectionSpec, seed: int) -> Split:
@@ -294,11 +370,12 @@ _deep_outputs = deep_outputs  # TEMPORARY: benchmark processes started before th
 
 def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path | None,
              fingerprint: str, callbacks: Iterable[Callable[[int, dict[str, float]], None]] = (),
-             split: Split | None = None) -> RunResult:
+             split: Split | None = None, shared: dict[str, Any] | None = None) -> RunResult:
     """Train a deep method with the one loop and evaluate it on the labelled target split.
 
     ``split`` (selection): the source rows to train on and those held out for the validators
-    (instead of ``train.val_fraction``)."""
+    (instead of ``train.val_fraction``). ``shared``: models trained once per source
+    (``share_source_training``), kept across the tasks of one experiment."""
     import torch
 
     from transferkit.core.registries import METHODS
@@ -308,7 +385,9 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
 
     train_cfg = spec.train or cfg.train
     model_spec = spec.model or cfg.model
-    run_seed = derive_seed(cfg.seed, task.name, spec.label)
+    source_key = _source_key(cfg, spec, task) if _shares_source(cfg, spec) else None
+    run_seed = derive_seed(cfg.seed, task.name, spec.label) if source_key is None else \
+        derive_seed(0, "shared-source", source_key)
     torch.manual_seed(run_seed)
     model = create_model(model_spec.name, task.train.sample_shape, task.num_classes, model_spec.params,
                          path="model")
@@ -321,10 +400,17 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         def eval_fn(m: Any) -> dict[str, float]:
             return {"target_accuracy": evaluate(m, task.x_test, task.y_test, task.num_classes)["accuracy"]}
 
-    fr = fit(model, method, train_ds, train_cfg, seed=run_seed,
-             checkpoint_path=(run_dir / "checkpoint.pt") if run_dir and train_cfg.checkpoint_every else None,
-             fingerprint=fingerprint, eval_fn=eval_fn, callbacks=list(callbacks),
-             desc=f"{task.name} {spec.label}")
+    reused = False
+    if source_key is None:
+        fr = fit(model, method, train_ds, train_cfg, seed=run_seed,
+                 checkpoint_path=(run_dir / "checkpoint.pt") if run_dir and train_cfg.checkpoint_every else None,
+                 fingerprint=fingerprint, eval_fn=eval_fn, callbacks=list(callbacks),
+                 desc=f"{task.name} {spec.label}")
+    else:
+        folder = run_dir.parent.parent / SHARED_SOURCE_DIR / source_key if run_dir is not None else None
+        fr, reused = _fit_shared(model, method, task, tr_idx, train_cfg, source_key, folder,
+                                 shared if shared is not None else {}, f"{task.train.domain_names.get(SOURCE, 'source')} "
+                                 f"{spec.label} (shared by the tasks of this source)", callbacks)
     t1 = time.perf_counter()
     metrics: dict[str, float] = {}
     extra: dict[str, Any] = {}
@@ -336,7 +422,10 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         s = evaluate(model, task.x_test, task.y_test, task.num_classes)
         metrics["target_accuracy"] = s["accuracy"]
         extra = {"per_class_accuracy": s["per_class"], "confusion": s["confusion"]}
-    timings = {"fit": fr.seconds, "fit_cpu": fr.cpu_seconds, "evaluate": time.perf_counter() - t1}
+    timings = {"fit": 0.0 if reused else fr.seconds, "fit_cpu": 0.0 if reused else fr.cpu_seconds,
+               "evaluate": time.perf_counter() - t1}
+    if source_key is not None:  # the one training shared by the tasks of this source
+        timings["shared_fit"], timings["shared_fit_cpu"] = fr.seconds, fr.cpu_seconds
     if fr.resumed_from is not None:
         metrics["resumed_from_step"] = float(fr.resumed_from)
     if cfg.selection is not None and split is not None and len(val_idx):
@@ -390,6 +479,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
     result = ExperimentResult(name=cfg.name, config=cfg.raw, seed=cfg.seed, versions=versions(),
                               created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     names = data.task_names()
+    shared: dict[str, Any] = {}  # share_source_training: models trained once per source
     bar = tqdm(names, desc="tasks", disable=not progress or len(names) < 2, dynamic_ncols=True)
     for task_name in bar:
         bar.set_postfix_str(task_name)
@@ -405,7 +495,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
         emb = input_embedding(task, cfg)
         if emb is not None:
             result.embeddings[task.name] = emb
-        task_runs = [_run_one(task, spec, cfg, out, progress, callbacks, split) for spec in cfg.methods]
+        task_runs = [_run_one(task, spec, cfg, out, progress, callbacks, split, shared) for spec in cfg.methods]
         if cfg.selection is not None and cfg.selection.search is not None:
             task_runs += _search_runs(task, cfg, out, progress, split)
         result.runs.extend(task_runs)
@@ -423,8 +513,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
 
 
 def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | None, progress: bool,
-             callbacks: Iterable[Callable[[int, dict[str, float]], None]], split: Split | None = None
-             ) -> RunResult:
+             callbacks: Iterable[Callable[[int, dict[str, float]], None]], split: Split | None = None,
+             shared: dict[str, Any] | None = None) -> RunResult:
     fp = _fingerprint(cfg, spec, task)
     run_dir = _run_dir(out, task.name, spec.label) if out is not None else None
     done_file = run_dir / "result.json" if run_dir else None
@@ -441,7 +531,7 @@ def _run_one(task: Task, spec: MethodSpec, cfg: ExperimentConfig, out: Path | No
         else:
             if run_dir is not None:
                 run_dir.mkdir(parents=True, exist_ok=True)
-            run = run_deep(task, spec, cfg, run_dir, fp, callbacks, split=split)
+            run = run_deep(task, spec, cfg, run_dir, fp, callbacks, split=split, shared=shared)
     except TransferkitError as exc:
         run = RunResult(task=task.name, method=spec.label, kind=spec.kind, params=spec.params,
                         status="failed", error=str(exc))

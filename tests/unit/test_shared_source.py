@@ -1,0 +1,89 @@
+"""share_source_training: a target-free deep run trains once per source and serves every task
+sharing that source; adapting methods still train per task."""
+
+import numpy as np
+import pytest
+
+from transferkit.core.errors import ConfigError
+from transferkit.core.registries import DATASETS
+from transferkit.core.registry import Entry
+from transferkit.data.dataset import make_task
+from transferkit.experiment.config import validate_config
+from transferkit.experiment.runner import SHARED_SOURCE_DIR, _run_dir, run_experiment
+from transferkit.testing import shifted_blobs
+
+
+class ThreeDomains:
+    """Domains A, B, C (shifted blobs); tasks A->B, A->C, B->A."""
+
+    name = "three_domains"
+
+    def __init__(self, tasks: str = "A->B,A->C,B->A") -> None:
+        self.names = tasks.split(",")
+        xa, ya, xb, yb = shifted_blobs(n=120, shift=1.0, seed=1)
+        _, _, xc, yc = shifted_blobs(n=120, shift=2.0, seed=2)
+        self.dom = {"A": (xa, ya), "B": (xb, yb), "C": (xc, yc)}
+
+    def task_names(self):
+        return list(self.names)
+
+    def load_task(self, name):
+        s, t = name.split("->")
+        (xs, ys), (xt, yt) = self.dom[s], self.dom[t]
+        return make_task(xs, ys, xt, xt, yt, name=name, source_name=s, target_name=t, classes=["0", "1", "2"])
+
+
+@pytest.fixture
+def three_domains(monkeypatch):
+    DATASETS._load()
+    monkeypatch.setitem(DATASETS._entries, "three_domains", Entry("three_domains", ThreeDomains, "test data"))
+
+
+def _cfg(tasks="A->B,A->C,B->A", share=True):
+    return validate_config(_raw(tasks, share))
+
+
+def _raw(tasks="A->B,A->C,B->A", share=True):
+    return ({
+        "name": "shared", "seed": 3, "share_source_training": share,
+        "data": {"name": "three_domains", "params": {"tasks": tasks}},
+        "model": {"name": "tiny_mlp"},
+        "train": {"steps": 40, "batch_size": 16, "progress": False, "checkpoint_every": 20},
+        "methods": ["source_only", {"name": "source_only", "label": "lora", "train": {"finetune": {"name": "lora"}}},
+                    {"name": "dann", "params": {"disc_hidden": 16}}]})
+
+
+def _acc(res):
+    return {(r.task, r.method): r.metrics["target_accuracy"] for r in res.runs}
+
+
+def test_target_free_runs_train_once_per_source(three_domains, tmp_path):
+    res = run_experiment(_cfg(), tmp_path / "o", progress=False)
+    fit = {(r.task, r.method): r.timings["fit"] for r in res.runs}
+    for label in ("source_only", "lora"):
+        assert fit[("A->B", label)] > 0 and fit[("A->C", label)] == 0.0 and fit[("B->A", label)] > 0
+        shared = [r.timings["shared_fit"] for r in res.runs if r.method == label and r.task != "B->A"]
+        assert shared[0] == shared[1] == fit[("A->B", label)]
+    assert all(fit[(t, "dann")] > 0 for t in ("A->B", "A->C", "B->A"))  # reads the target: per task
+    assert len(list((tmp_path / "o" / "runs" / SHARED_SOURCE_DIR).iterdir())) == 4  # 2 methods x 2 sources
+
+    # the shared model does not depend on which task trained it: A->C alone gives the same figures
+    alone = run_experiment(_cfg("A->C"), tmp_path / "alone", progress=False)
+    acc, acc_alone = _acc(res), _acc(alone)
+    for label in ("source_only", "lora"):
+        assert acc[("A->C", label)] == acc_alone[("A->C", label)]
+        assert next(r for r in alone.runs if r.method == label).timings["fit"] > 0
+
+    # a task whose result is gone reads the shared weights from disk (new process: empty memory)
+    for label in ("source_only", "lora"):
+        (_run_dir(tmp_path / "o", "A->C", label) / "result.json").unlink()
+    again = run_experiment(_cfg(), tmp_path / "o", progress=False)
+    assert _acc(again) == acc
+    assert all(r.timings["fit"] == 0.0 for r in again.runs if r.task == "A->C" and r.method != "dann")
+
+
+def test_sharing_is_opt_in(three_domains):
+    res = run_experiment(_cfg(share=False), None, progress=False)
+    assert all(r.timings["fit"] > 0 and "shared_fit" not in r.timings for r in res.runs)
+    with pytest.raises(ConfigError, match="share_source_training: got 'yes'; expected true or false"):
+        validate_config({**_raw(), "share_source_training": "yes"})
