@@ -221,6 +221,20 @@ def candidates(z: Any, tgt: str) -> list[dict[str, Any]]:
     return out
 
 
+def write_rows(rows: list[dict[str, Any]], path: str) -> Any:
+    """Write ``rows`` as CSV; return ``mean(key)``: the column's mean over the rows, formatted."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
+        w.writeheader()
+        w.writerows(rows)
+
+    def mean(key: str) -> str:
+        vals = [r[key] for r in rows if r.get(key) is not None]
+        return f"{np.mean(vals):.1f}" if vals else "-"
+
+    return mean
+
+
 def table(args: argparse.Namespace) -> int:
     from amazon_text_finetune_table import frozen_accuracy
 
@@ -245,14 +259,7 @@ def table(args: argparse.Namespace) -> int:
                          "picked_accuracy": picked["oracle"], "oracle": best["name"],
                          "oracle_accuracy": best["oracle"]})
     names = ["ft_head", *ADAPT]
-    with open(args.csv, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
-        w.writeheader()
-        w.writerows(rows)
-
-    def mean(key: str) -> str:
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return f"{np.mean(vals):.1f}" if vals else "-"
+    mean = write_rows(rows, args.csv)
 
     lines = ["| task | frozen + logreg | " + " | ".join(names) + " | picked (label-free) | accuracy | oracle |",
              "|---|" + "---|" * (len(names) + 4)]
@@ -324,14 +331,7 @@ def compare(args: argparse.Namespace) -> int:
                         "pooled_accuracy": next(c["oracle"] for c in pool if c["name"] == sel.picked),
                         "oracle": best["name"], "oracle_accuracy": best["oracle"]})
             rows.append(row)
-    with open(args.csv, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["task"])
-        w.writeheader()
-        w.writerows(rows)
-
-    def mean(key: str) -> str:
-        vals = [r[key] for r in rows if r.get(key) is not None]
-        return f"{np.mean(vals):.1f}" if vals else "-"
+    mean = write_rows(rows, args.csv)
 
     names = list(runs)
     lines = ["| task | frozen + logreg | " + " | ".join(f"{n} head / pick" for n in names)
