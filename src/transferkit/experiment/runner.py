@@ -365,9 +365,6 @@ def deep_outputs(model: Any, x: np.ndarray, batch_size: int = 512) -> tuple[np.n
     return (torch.softmax(logits, dim=1).numpy().astype(np.float64), feats.numpy().astype(np.float64))
 
 
-_deep_outputs = deep_outputs  # TEMPORARY: benchmark processes started before the rename import it
-
-
 def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path | None,
              fingerprint: str, callbacks: Iterable[Callable[[int, dict[str, float]], None]] = (),
              split: Split | None = None, shared: dict[str, Any] | None = None) -> RunResult:
