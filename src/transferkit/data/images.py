@@ -158,14 +158,11 @@ class ImageFolders:
             xt, yt, _ = read_image_folder(self.target, size=self.size, mode=self.mode, classes=classes)
         else:
             xt, yt = xs[:0], ys[:0]
-        if self.target is None:
+        if self.target_test:
             xtt, ytt, _ = read_image_folder(self.target_test, size=self.size, mode=self.mode, classes=classes)
             x_test, y_test = self._x(xtt, "target_test"), ytt
-            notes = "Image folders: labelled source, no adaptation data; accuracy on target_test."
-        elif self.target_test:
-            xtt, ytt, _ = read_image_folder(self.target_test, size=self.size, mode=self.mode, classes=classes)
-            x_test, y_test = self._x(xtt, "target_test"), ytt
-            notes = "Image folders: labelled source, unlabelled target; accuracy on target_test."
+            what = "no adaptation data" if self.target is None else "unlabelled target"
+            notes = f"Image folders: labelled source, {what}; accuracy on target_test."
         else:
             x_test, y_test = None, yt
             notes = "Image folders: labelled source, unlabelled target; accuracy on the target itself (transductive)."

@@ -510,8 +510,9 @@ def load_domain_dataset(
     any, are never given to methods. Evaluation (``x_test``/``y_test``) uses ``target_test`` when
     given, else the labelled ``target`` itself (the transductive protocol of shallow DA papers),
     else there is none. Without ``target`` (plain fine-tuning on the source, measured on
-    ``target_test``, which is then required) the task has no target samples. Labels are mapped to ``0..K-1`` by one mapping over all files, from the
-    sorted source classes; target classes absent from the source raise :class:`DataError`.
+    ``target_test``, which is then required) the task has no target samples. Labels are mapped to
+    ``0..K-1`` by one mapping over all files, from the sorted source classes; target classes absent
+    from the source raise :class:`DataError`.
     svmlight files are read together so they share one width.
     """
     from transferkit.data.dataset import make_task

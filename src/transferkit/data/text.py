@@ -370,7 +370,8 @@ class TextFiles(_EncoderParams):
     Without ``target_test`` accuracy is measured on the labelled target itself (transductive),
     else not at all. Without ``target`` the task has no adaptation data: plain fine-tuning on the
     source (``source_only`` with any fine-tuning strategy), measured on ``target_test``; methods
-    that adapt report that they need target data. Labels are mapped to ``0..K-1`` from the sorted source classes.
+    that adapt report that they need target data. Labels are mapped to ``0..K-1`` from the sorted
+    source classes.
     ``encoder`` etc. as for ``amazon_reviews_text``.
     """
 
@@ -431,12 +432,11 @@ class TextFiles(_EncoderParams):
         tt = self.load_texts(name)
         xs = enc(tt.source_texts, label="source")
         xt = enc(tt.target_texts, label="target")
-        if self.target is None:
+        if self.target_test:
             x_test, y_test = enc(tt.test_texts, label="target_test"), tt.test_labels
-            notes = "Text files: labelled source, no adaptation data; accuracy on the target_test file."
-        elif self.target_test:
-            x_test, y_test = enc(tt.test_texts, label="target_test"), tt.test_labels
-            notes = "Text files: labelled source, unlabelled target; accuracy on the separate target_test file."
+            notes = ("Text files: labelled source, no adaptation data; accuracy on the target_test file."
+                     if self.target is None else
+                     "Text files: labelled source, unlabelled target; accuracy on the separate target_test file.")
         elif tt.target_labels is not None:
             x_test, y_test = xt, tt.test_labels
             notes = "Text files: labelled source, unlabelled target; accuracy on the target itself (transductive)."
