@@ -1,7 +1,6 @@
 """share_source_training: a target-free deep run trains once per source and serves every task
 sharing that source; adapting methods still train per task."""
 
-import numpy as np
 import pytest
 
 from transferkit.core.errors import ConfigError
