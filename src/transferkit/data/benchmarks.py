@@ -431,10 +431,9 @@ class FilesDataset:
         self.source, self.target, self.target_test = source, target, target_test
         self.label_column, self.x_key, self.y_key = label_column, x_key, y_key
         self.n_features = n_features
-        if target is None and target_test is None:
-            raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure "
-                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
-        self.task_name = task_name or f"{Path(source).stem}->{Path(target or str(target_test)).stem}"
+        from transferkit.data.readers import target_side
+
+        self.task_name = task_name or f"{Path(source).stem}->{target_side(target, target_test).stem}"
 
     def task_names(self) -> list[str]:
         return [self.task_name]

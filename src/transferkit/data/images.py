@@ -20,6 +20,7 @@ import numpy as np
 from transferkit.core.errors import ConfigError, DataError, UnknownNameError
 from transferkit.core.registries import DATASETS
 from transferkit.data.dataset import Task, make_task
+from transferkit.data.readers import target_side
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -132,10 +133,7 @@ class ImageFolders:
             raise ConfigError(f"got {size!r}; expected None or a positive integer", "size")
         self.source, self.target, self.target_test = source, target, target_test
         self.size, self.mode = size, mode
-        if target is None and target_test is None:
-            raise ConfigError("give target (images to adapt to) or target_test (labelled images to measure "
-                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
-        self.task_name = task_name or f"{Path(source).name}->{Path(target or str(target_test)).name}"
+        self.task_name = task_name or f"{Path(source).name}->{target_side(target, target_test).name}"
         helper = _EncoderParams()
         helper._init_encoder(encoder, encoder_params, representation, cache_dir, use_cache, batch_size, progress)
         self.encoder, self.encoded = encoder, helper.encoded
@@ -173,7 +171,7 @@ class ImageFolders:
         if self.encoded is not None:
             notes += f" Inputs: {self.encoded.describe()}."
         task = make_task(fs, ys, ft, x_test, y_test, name=self.task_name, source_name=Path(self.source).name,
-                         target_name=Path(self.target or str(self.target_test)).name, classes=classes,
+                         target_name=target_side(self.target, self.target_test).name, classes=classes,
                          notes=notes)
         if self.encoded is not None:
             task.feature_cache = dict(self.encoded.log)  # type: ignore[attr-defined]

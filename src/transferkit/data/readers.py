@@ -491,6 +491,15 @@ def remap_labels(y_source: np.ndarray, *others: np.ndarray | None,
     return out, cls_names
 
 
+def target_side(target: PathLike | None, target_test: PathLike | None) -> Path:
+    """The path that names a task's target side: ``target`` (data to adapt to), else ``target_test``
+    (labelled data alone: fine-tuning on the source). :class:`ConfigError` when neither is given."""
+    if target is None and target_test is None:
+        raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure accuracy "
+                          "on), or both; with neither there is nothing to transfer to", "target")
+    return Path(target if target is not None else target_test)  # type: ignore[arg-type]
+
+
 def load_domain_dataset(
     *,
     source: PathLike,
@@ -517,9 +526,7 @@ def load_domain_dataset(
     """
     from transferkit.data.dataset import make_task
 
-    if target is None and target_test is None:
-        raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure accuracy "
-                          "on), or both; with neither there is nothing to transfer to", "target")
+    target_name = target_side(target, target_test).stem
     paths = {"source": Path(source)}
     if target is not None:
         paths["target"] = Path(target)
@@ -567,7 +574,6 @@ def load_domain_dataset(
     else:
         x_test = y_test = None
         notes = "Files: labelled source, unlabelled target; no target labels, so no accuracy."
-    target_name = paths.get("target", paths.get("target_test", Path("target"))).stem
     task_name = name or f"{paths['source'].stem}->{target_name}"
     return make_task(xs, ys_m, xt, x_test, y_test, name=task_name, source_name=paths["source"].stem,
                      target_name=target_name, classes=classes, benchmark=benchmark, notes=notes)

@@ -30,6 +30,7 @@ from transferkit.data.readers import (
     _existing_file,
     _open_maybe_gz,
     remap_labels,
+    target_side,
 )
 
 _REVIEW = re.compile(r"<review>(.*?)</review>", re.DOTALL)
@@ -385,10 +386,7 @@ class TextFiles(_EncoderParams):
                  task_name: str | None = None) -> None:
         self.source, self.target, self.target_test = source, target, target_test
         self.text_column, self.label_column = text_column, label_column
-        if target is None and target_test is None:
-            raise ConfigError("give target (data to adapt to) or target_test (labelled data to measure "
-                              "accuracy on), or both; with neither there is nothing to transfer to", "target")
-        self.task_name = task_name or f"{Path(source).stem}->{Path(target or str(target_test)).stem}"
+        self.task_name = task_name or f"{Path(source).stem}->{target_side(target, target_test).stem}"
         self._init_encoder(encoder, encoder_params, representation, cache_dir, use_cache, batch_size, progress)
 
     def task_names(self) -> list[str]:
@@ -425,7 +423,7 @@ class TextFiles(_EncoderParams):
                         target_labels=yt_m, test_texts=test_x,
                         test_labels=test_y if test_y is not None else np.zeros(0, np.int64), classes=classes,
                         source_name=Path(self.source).stem,
-                        target_name=Path(self.target or str(self.target_test)).stem)
+                        target_name=target_side(self.target, self.target_test).stem)
 
     def load_task(self, name: str | None = None) -> Task:
         enc = self._need_encoder("text_files")

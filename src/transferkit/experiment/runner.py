@@ -117,25 +117,31 @@ def _with_defaults(kind: str, name: str, params: dict[str, Any]) -> dict[str, An
     return {k: stable(v) for k, v in {**defaults, **params}.items()}
 
 
-def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
-    from transferkit.train.loop import config_fingerprint
-
+def _run_settings(cfg: ExperimentConfig, spec: MethodSpec) -> list[Any]:
+    """What a run computes from, besides its data and seed: the method with every parameter at its
+    current default (a changed default changes the run), and for deep runs the model likewise and
+    the training settings (logging and checkpoint cadence left out: they do not change the model)."""
+    parts: list[Any] = [spec.name, _with_defaults(spec.kind, spec.name, spec.params)]
+    if spec.kind != "deep":
+        return parts + [None, None]
     train = (spec.train or cfg.train).to_dict()
     for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
-        train.pop(k, None)  # do not change the trained model
+        train.pop(k, None)
     if train.get("augment") == "none":  # the default: runs made before the setting existed stay reusable
         train.pop("augment")
     model = spec.model or cfg.model
+    return parts + [[model.name, _with_defaults("model", model.name, model.params)], train]
+
+
+def _fingerprint(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
+    from transferkit.train.loop import config_fingerprint
+
     # which other tasks the data section lists does not change this task's run (its seed derives
     # from the experiment seed, the task and the method), so a single-task run is reused later
     data = dict(cfg.raw["data"])
     if isinstance(data.get("params"), dict):
         data["params"] = {k: v for k, v in data["params"].items() if k != "tasks"}
-    # every parameter with its current default: a change of a method's (or model's) default
-    # changes what a run computes, so its saved result must not be reused
-    parts: list[Any] = [cfg.seed, data, task.name, spec.name, _with_defaults(spec.kind, spec.name, spec.params),
-                        [model.name, _with_defaults("model", model.name, model.params)] if spec.kind == "deep" else None,
-                        train if spec.kind == "deep" else None]
+    parts: list[Any] = [cfg.seed, data, task.name, *_run_settings(cfg, spec)]
     if _shares_source(cfg, spec):  # another seed (from the source) and no target curve
         parts.append("share_source_training")
     if cfg.selection is not None:  # another training split; scores of every validator are stored,
@@ -169,20 +175,15 @@ def _source_key(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
         a = np.ascontiguousarray(a)
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(a.tobytes())
-    train = (spec.train or cfg.train).to_dict()
-    for k in ("progress", "log_every", "eval_every", "checkpoint_every"):
-        train.pop(k, None)
-    model = spec.model or cfg.model
-    return config_fingerprint(cfg.seed, h.hexdigest(), list(task.train.classes), spec.name,
-                              _with_defaults(spec.kind, spec.name, spec.params),
-                              [model.name, _with_defaults("model", model.name, model.params)], train)
+    return config_fingerprint(cfg.seed, h.hexdigest(), list(task.train.classes), *_run_settings(cfg, spec))
 
 
-def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_cfg: Any, key: str,
+def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_cfg: Any, key: str, seed: int,
                 folder: Path | None, memo: dict[str, Any], desc: str,
                 callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()) -> tuple[Any, bool]:
-    """Train ``model`` on the task's labelled source rows ``tr_idx`` once per ``key``, or load the
-    weights trained for an earlier task with the same source. Returns ``(fit result, reused)``."""
+    """Train ``model`` on the task's labelled source rows ``tr_idx`` once per ``key`` (with
+    ``seed``), or load the weights trained for an earlier task with the same source. Returns
+    ``(fit result, reused)``."""
     import torch
     from torch import nn
 
@@ -200,7 +201,7 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
         return fr, True
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    fr = fit(model, method, task.train.subset(tr_idx), train_cfg, seed=derive_seed(0, "shared-source", key),
+    fr = fit(model, method, task.train.subset(tr_idx), train_cfg, seed=seed,
              checkpoint_path=(folder / "checkpoint.pt") if folder is not None and train_cfg.checkpoint_every else None,
              fingerprint=key, callbacks=list(callbacks), desc=desc)
     state = {k: v.detach().clone() for k, v in bundle.state_dict().items()}
@@ -391,21 +392,21 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
     method = METHODS.create(spec.name, spec.params, path=f"methods.{spec.label}")
     method.setup(model.num_features, task.num_classes)
     tr_idx, val_idx = split if split is not None else _source_split(task, train_cfg.val_fraction, run_seed)
-    train_ds = task.train.subset(np.concatenate([tr_idx, np.flatnonzero(~task.train.is_source)]))
-    eval_fn = None
-    if task.has_test and train_cfg.eval_every:
-        def eval_fn(m: Any) -> dict[str, float]:
-            return {"target_accuracy": evaluate(m, task.x_test, task.y_test, task.num_classes)["accuracy"]}
-
     reused = False
     if source_key is None:
+        train_ds = task.train.subset(np.concatenate([tr_idx, np.flatnonzero(~task.train.is_source)]))
+        eval_fn = None
+        if task.has_test and train_cfg.eval_every:
+            def eval_fn(m: Any) -> dict[str, float]:
+                return {"target_accuracy": evaluate(m, task.x_test, task.y_test, task.num_classes)["accuracy"]}
+
         fr = fit(model, method, train_ds, train_cfg, seed=run_seed,
                  checkpoint_path=(run_dir / "checkpoint.pt") if run_dir and train_cfg.checkpoint_every else None,
                  fingerprint=fingerprint, eval_fn=eval_fn, callbacks=list(callbacks),
                  desc=f"{task.name} {spec.label}")
     else:
         folder = run_dir.parent.parent / SHARED_SOURCE_DIR / source_key if run_dir is not None else None
-        fr, reused = _fit_shared(model, method, task, tr_idx, train_cfg, source_key, folder,
+        fr, reused = _fit_shared(model, method, task, tr_idx, train_cfg, source_key, run_seed, folder,
                                  shared if shared is not None else {}, f"{task.train.domain_names.get(SOURCE, 'source')} "
                                  f"{spec.label} (shared by the tasks of this source)", callbacks)
     t1 = time.perf_counter()
