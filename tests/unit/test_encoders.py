@@ -113,6 +113,36 @@ def test_minilm_random_init_and_model_registry(minilm, network_blocked):
         create_model("minilm", (3, 8, 8), 2)
 
 
+def test_minilm_head_tail_truncation(minilm):
+    """head_tail keeps a long text's first quarter and last three quarters of the room (Sun et al.
+    2019); short texts tokenise exactly as with the default head truncation."""
+    from transferkit.models.encoders import create_encoder
+    from transferkit.models.encoders.minilm import head_tokens
+
+    tok = minilm.tokenizer
+    words = [f"w{i}" for i in range(300)]
+    long_text = " ".join(words)
+    pieces = tok(long_text, add_special_tokens=False)["input_ids"]
+    assert len(pieces) > 62
+    short = ["A short review.", "Fine.", ""]
+    ht = minilm.preprocess([long_text, *short], max_length=64, truncation="head_tail")
+    head = minilm.preprocess([long_text, *short], max_length=64)
+    assert head_tokens(64) == 16 and head_tokens(512) == 128  # 62 * 128/510 rounded; Sun et al.'s 128 of 510
+    expected = [tok.cls_token_id, *pieces[:16], *pieces[-46:], tok.sep_token_id]
+    assert ht[0].tolist() == expected
+    assert head[0].tolist() == [tok.cls_token_id, *pieces[:62], tok.sep_token_id]
+    np.testing.assert_array_equal(ht[1:], head[1:])
+    # the encoder's own setting, its identity and the cache settings
+    enc = create_encoder("minilm", {"max_length": 64, "truncation": "head_tail"})
+    np.testing.assert_array_equal(enc.preprocess([long_text]), ht[:1])
+    assert enc.params()["truncation"] == "head_tail" and "truncation" not in minilm.params()
+    assert enc.preprocess_settings()["keep"] == "head_tail" and "keep" not in minilm.preprocess_settings()
+    with pytest.raises(ConfigError, match="head_tail"):
+        minilm.preprocess(["x"], truncation="tail")
+    with pytest.raises(ConfigError, match="truncation"):
+        create_encoder("minilm", {"truncation": "middle"})
+
+
 def test_minilm_features_through_the_cache(minilm, tmp_path):
     from transferkit.models.cache import FeatureCache
 
@@ -123,6 +153,8 @@ def test_minilm_features_through_the_cache(minilm, tmp_path):
     np.testing.assert_array_equal(first.features, second.features)
     other = FeatureCache(tmp_path).features(minilm, texts, progress=False, max_length=8)
     assert not other.hit and other.key != first.key
+    ht = FeatureCache(tmp_path).features(minilm, texts, progress=False, truncation="head_tail")
+    assert not ht.hit and ht.key not in (first.key, other.key)
 
 
 # -- EfficientNet-Lite0 ------------------------------------------------------------------------

