@@ -48,7 +48,7 @@ the top every ``steps // 8`` steps). ``--compare l2sp=DIR,full=DIR,...`` then wr
   picked by the default validator with the guard.
 * Each strategy's own label-free pick and its fine-tuned head are shown beside them.
 
-Truncation comparison (added 2026-11-24 21:45 UTC, before any of its runs; the four runs above are
+Truncation comparison (added 2026-11-24 21:19 UTC, before any of its runs; the four runs above are
 reused unchanged): 55 % of the book and DVD reviews are longer than 128 word pieces (30-38 % of the
 electronics and kitchen ones), so truncation at 128 cuts most of their text, often the closing
 verdict. One more run, ``--strategy full --truncation head_tail``: identical to the ``full`` runs
