@@ -67,6 +67,18 @@ def test_assess_config_task(tmp_path, capsys):
     assert "== mytask ==" in out and "Advice:" in out
 
 
+def test_assess_config_without_target_says_what_is_missing(tmp_path, capsys):
+    """A data set with labelled source and a test set but no unlabelled target: refused up front
+    with the fix named (before: 'advise: the target samples must be a non-empty array')."""
+    src, tgt = _files(tmp_path)
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(f"name: x\ndata: {{name: files, params: {{source: {src}, target_test: {tgt}}}}}\n"
+                   "methods: [1nn]\n")
+    code, out, err = run_cli(capsys, "assess", "--config", str(cfg), "--permutations", "10")
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert "no target samples" in err and "data.params.target" in err
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--source", "s.npz"], "give both --source and --target"),
     (["--source", "nope.npz", "--target", "nope2.npz"], "not found"),

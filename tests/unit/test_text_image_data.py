@@ -372,12 +372,19 @@ def test_text_files_without_target_fine_tunes_on_the_source_alone(tmp_path, char
     raw = {"name": "no-target", "seed": 0, "data": {"name": "text_files", "params": params},
            "model": {"name": "tiny_mlp"},
            "train": {"steps": 40, "batch_size": 8, "progress": False, "checkpoint_every": 0},
-           "methods": ["source_only", {"name": "dann", "params": {"disc_hidden": 8}}, "coral"]}
+           "methods": ["source_only", {"name": "dann", "params": {"disc_hidden": 8}}, "coral", "logreg"]}
     res = run_experiment(validate_config(raw), tmp_path / "out", progress=False)
     by = {r.method: r for r in res.runs}
     assert by["source_only"].status == "ok" and 0 <= by["source_only"].metrics["target_accuracy"] <= 100
     assert by["dann"].status == "failed" and "no target samples" in by["dann"].error
-    assert by["coral"].status == "failed" and "target" in by["coral"].error
+    assert by["coral"].status == "failed"
+    assert "coral adapts to a target domain" in by["coral"].error and "source-only baseline" in by["coral"].error
+    # a shallow source-only baseline trains without target rows: the same as a direct fit on the source
+    from sklearn.linear_model import LogisticRegression
+
+    direct = LogisticRegression(C=1.0, max_iter=2000).fit(task.train.x.reshape(len(task.train.x), -1), task.train.y)
+    expected = 100.0 * np.mean(direct.predict(task.x_test.reshape(len(task.x_test), -1)) == task.y_test)
+    assert by["logreg"].status == "ok" and by["logreg"].metrics["target_accuracy"] == pytest.approx(expected)
     assert (tmp_path / "out" / "report.md").is_file()
     with pytest.raises(ConfigError, match="give target"):
         DATASETS.create("text_files", {"source": str(src), "encoder": char_encoder})

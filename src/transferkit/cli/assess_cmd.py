@@ -97,11 +97,16 @@ def main(args: argparse.Namespace) -> int:
     import datetime as _dt
 
     from transferkit.assess.advisor import advise
-    from transferkit.core.errors import ConfigError
+    from transferkit.core.errors import ConfigError, DataError
 
     if args.permutations < 1:
         raise ConfigError(f"--permutations must be at least 1, got {args.permutations}")
     desc, tasks = _tasks(args)
+    for task in tasks:  # before any work: every task needs both domains
+        if task.train.is_source.all():
+            raise DataError(f"task {task.name!r} has no target samples; assess compares the labelled source "
+                            "with unlabelled target data: give the data set a target (for 'files', "
+                            "'text_files' or 'image_folders': data.params.target)")
     results = {}
     for task in tasks:
         advice = advise(task, classifier=args.classifier, validator=args.validator, deep=args.deep,

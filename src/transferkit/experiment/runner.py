@@ -311,9 +311,11 @@ def run_shallow(task: Task, spec: MethodSpec, seed: int, *, cfg: ExperimentConfi
     With ``split`` (selection) the estimator is fitted on the training part of the source only and
     scored by the validators on the held-out part; with ``cfg`` its features are mapped to 2-D."""
     from transferkit.core.registries import SHALLOW
-    from transferkit.train.loop import classification_summary
+    from transferkit.train.loop import check_domains, classification_summary
 
     est = SHALLOW.create(spec.name, spec.params, path=f"methods.{spec.label}")
+    check_domains(task.train, spec.label, getattr(est, "uses_target", True),
+                  "a source-only baseline (logreg, svm or 1nn; deep: source_only)")
     if "random_state" in est.get_params():
         est.set_params(random_state=derive_seed(seed, task.name, spec.label) % (2**31))
     X, y, sd = task.train.to_numpy()

@@ -9,7 +9,7 @@ and ``GridSearchCV`` work.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -171,8 +171,12 @@ class DAClassifier(ClassifierMixin, BaseEstimator):
     def _transform_target(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    #: False for classifiers trained on the source alone, which need no target samples
+    uses_target: ClassVar[bool] = True
+
     def fit(self, X: Any, y: Any = None, sample_domain: Any = None) -> "DAClassifier":
-        Xs, ys, Xt = split_domains(X, y, sample_domain, name=f"{type(self).__name__}.fit")
+        Xs, ys, Xt = split_domains(X, y, sample_domain, name=f"{type(self).__name__}.fit",
+                                   require_target=self.uses_target)
         self.classes_ = np.unique(ys)
         self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else np.asarray(X).shape[1]
         Zs, _ = self._adapt(Xs, ys, Xt)
@@ -205,7 +209,9 @@ class DAClassifier(ClassifierMixin, BaseEstimator):
 
 
 class _SourceOnly(DAClassifier):
-    """Classifier trained on the source domain alone (target data are ignored)."""
+    """Classifier trained on the source domain alone (target data are ignored, and may be absent)."""
+
+    uses_target = False
 
     def _adapt(self, Xs: np.ndarray, ys: np.ndarray, Xt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return Xs, Xt

@@ -250,15 +250,21 @@ def _distributed_worker(fabric: Any, model: nn.Module, method: Method, train: Do
                          "result": res}, out)
 
 
-def _check_domains(method: Method, train: DomainDataset) -> None:
-    """Source samples are always needed; target samples only by a method that adapts to them."""
+def check_domains(train: DomainDataset, who: str, uses_target: bool, source_alone: str) -> None:
+    """Source samples are always needed; target samples only by a method that adapts to them.
+    ``who`` names the method, ``source_alone`` how to train without a target instead."""
     if not train.is_source.any():
         raise DataError(f"the training data {train.name!r} have no source samples; every method trains "
                         "on labelled source data")
-    if train.is_source.all() and method.uses_target:
-        raise DataError(f"{type(method).__name__} adapts to a target domain, but the training data "
-                        f"{train.name!r} have no target samples; give unlabelled target data, or train "
-                        "on the source alone with the source_only method (with any fine-tuning strategy)")
+    if train.is_source.all() and uses_target:
+        raise DataError(f"{who} adapts to a target domain, but the training data {train.name!r} have no "
+                        f"target samples; give unlabelled target data, or train on the source alone with "
+                        f"{source_alone}")
+
+
+def _check_domains(method: Method, train: DomainDataset) -> None:
+    check_domains(train, type(method).__name__, method.uses_target,
+                  "the source_only method (with any fine-tuning strategy)")
 
 
 def fit(
