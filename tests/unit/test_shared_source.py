@@ -81,6 +81,40 @@ def test_target_free_runs_train_once_per_source(three_domains, tmp_path):
     assert all(r.timings["fit"] == 0.0 for r in again.runs if r.task == "A->C" and r.method != "dann")
 
 
+def test_shared_weights_stay_on_disk_when_there_is_an_out_folder(three_domains, tmp_path, monkeypatch):
+    """With an out folder the experiment keeps no shared weights in memory: every reuse reads them
+    back from the folder (a changed file changes the figures); without one, memory serves."""
+    import torch
+
+    from transferkit.experiment import runner
+
+    memos = []
+    real = runner._fit_shared
+
+    def spy(*args, **kw):
+        memos.append(args[8])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(runner, "_fit_shared", spy)
+    cfg = validate_config({**_raw("A->B"), "methods": ["source_only"]})
+    run_experiment(cfg, tmp_path / "o", progress=False)
+    (key,) = memos[-1]
+    assert memos[-1][key][0] is None  # the fit record alone
+    # damage the weights on disk: the next task of source A must read them (and get other figures)
+    path = tmp_path / "o" / "runs" / SHARED_SOURCE_DIR / key / "model.pt"
+    state = torch.load(path, weights_only=True)
+    torch.save({k: torch.zeros_like(v) if v.is_floating_point() else v for k, v in state.items()}, path)
+    two = validate_config({**_raw("A->B,A->C"), "methods": ["source_only"]})
+    res = run_experiment(two, tmp_path / "o", progress=False)
+    ac = next(r for r in res.runs if r.task == "A->C")
+    y_test = ThreeDomains().load_task("A->C").y_test  # zero weights: every prediction is class 0
+    assert ac.timings["fit"] == 0.0 and ac.metrics["target_accuracy"] == pytest.approx(100 * (y_test == 0).mean())
+    memos.clear()
+    run_experiment(validate_config({**_raw("A->B,A->C"), "methods": ["source_only"]}), None, progress=False)
+    (key2,) = memos[-1]
+    assert key2 == key and memos[-1][key][0] is not None  # no folder: the weights are held in memory
+
+
 def test_sharing_is_opt_in(three_domains):
     res = run_experiment(_cfg(share=False), None, progress=False)
     assert all(r.timings["fit"] > 0 and "shared_fit" not in r.timings for r in res.runs)

@@ -182,7 +182,9 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
                 folder: Path | None, memo: dict[str, Any], desc: str,
                 callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()) -> tuple[Any, bool]:
     """Train ``model`` on the task's labelled source rows ``tr_idx`` once per ``key`` (with
-    ``seed``), or load the weights trained for an earlier task with the same source. Returns
+    ``seed``), or load the weights trained for an earlier task with the same source. With a
+    ``folder`` the weights live there alone (``memo`` keeps only the fit record, so an experiment
+    sharing many models holds none of them in memory); without, ``memo`` keeps them. Returns
     ``(fit result, reused)``."""
     import torch
     from torch import nn
@@ -192,10 +194,11 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
 
     bundle = nn.ModuleDict({"model": model, "method": method})
     if key not in memo and folder is not None and (folder / "model.pt").is_file():
-        info = json.loads((folder / "fit.json").read_text())
-        memo[key] = (torch.load(folder / "model.pt", map_location="cpu", weights_only=True), FitResult(**info))
+        memo[key] = (None, FitResult(**json.loads((folder / "fit.json").read_text())))
     if key in memo:
         state, fr = memo[key]
+        if state is None:
+            state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)  # type: ignore[operator]
         create_strategy(train_cfg.finetune).prepare(model)  # adapters (LoRA) exist before the weights load
         bundle.load_state_dict(state)
         return fr, True
@@ -204,12 +207,13 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
     fr = fit(model, method, task.train.subset(tr_idx), train_cfg, seed=seed,
              checkpoint_path=(folder / "checkpoint.pt") if folder is not None and train_cfg.checkpoint_every else None,
              fingerprint=key, callbacks=list(callbacks), desc=desc)
-    state = {k: v.detach().clone() for k, v in bundle.state_dict().items()}
     if folder is not None:
-        torch.save(state, folder / "model.tmp")
+        torch.save(bundle.state_dict(), folder / "model.tmp")
         (folder / "model.tmp").replace(folder / "model.pt")
         (folder / "fit.json").write_text(json.dumps(asdict(fr), default=float))
-    memo[key] = (state, fr)
+        memo[key] = (None, fr)
+    else:
+        memo[key] = ({k: v.detach().clone() for k, v in bundle.state_dict().items()}, fr)
     return fr, False
 
 
