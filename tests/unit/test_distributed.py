@@ -39,6 +39,22 @@ def test_two_processes_match_one_within_noise(hard_task):
     assert len(res2.history) == 6  # metrics from rank 0 only, once
 
 
+def test_logged_loss_is_the_mean_over_processes(hard_task):
+    """Each process computes the loss of its half of the global batch (2 x 8 samples); the history
+    holds their mean, which for the first step (same weights everywhere) is the loss one process
+    logs on the same 16 samples."""
+    def first_loss(devices):
+        torch.manual_seed(0)
+        m = create_model("tiny_mlp", (6,), 4)
+        me = METHODS.create("source_only", {})
+        me.setup(m.num_features, 4)
+        cfg = TrainConfig(steps=1, batch_size=16 // devices, devices=devices, progress=False, checkpoint_every=0,
+                          log_every=1)
+        return fit(m, me, hard_task.train, cfg, seed=0).history[0]["cls"]
+
+    assert first_loss(2) == pytest.approx(first_loss(1), rel=1e-5)
+
+
 def test_resume_under_ddp_is_exact(hard_task, tmp_path):
     ref, ref_res = _train(hard_task, 2, checkpoint_path=tmp_path / "ref.pt", fingerprint="f")
     ckpt = tmp_path / "c.pt"

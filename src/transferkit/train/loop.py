@@ -416,6 +416,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
                 n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                if fabric.world_size > 1:  # each process saw its slice of the batches: log the mean over all
+                    running = average_over_processes(running, fabric.world_size)
                 row = {"step": done, **{k: v / n for k, v in running.items()}, "lr": cfg.lr * factor}
                 if eval_fn is not None and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
                     row.update(eval_fn(model))
@@ -493,6 +495,17 @@ def average_gradients(params: Sequence[torch.Tensor], world: int) -> None:
             if p.grad is None:
                 p.grad = torch.empty_like(p)  # keeps the parameter's memory format (channels-last)
             p.grad.copy_(chunk).div_(world)
+
+
+def average_over_processes(values: dict[str, float], world: int) -> dict[str, float]:
+    """The mean of ``values`` over the ``world`` data-parallel processes (one all-reduce; every
+    process must call it at the same step with the same keys)."""
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    flat = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    return {k: float(v) / world for k, v in zip(keys, flat.tolist())}
 
 
 def broadcast_buffers(module: nn.Module, src: int = 0) -> None:
