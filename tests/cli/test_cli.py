@@ -163,6 +163,33 @@ def test_bench_methods_accept_finetune_strategies():
         validate_config(bench_config("digits", ["dann+lorra"]))
 
 
+def test_bench_amazon_text_strategies_fine_tune_minilm():
+    """On amazon_reviews_text, strategies and deep methods fine-tune MiniLM on token ids with the
+    per-source recipe (LoRA with its own learning rate); shallow methods keep the frozen features;
+    a mix of the two is refused before anything runs."""
+    from transferkit.core.errors import ConfigError
+    from transferkit.experiment.bench import bench_config
+    from transferkit.experiment.config import validate_config
+
+    cfg = validate_config(bench_config("amazon_reviews_text", ["full", "lora", "dann+l2sp"]))
+    assert cfg.model.name == "minilm" and cfg.model.params == {"normalize": False, "dropout": 0.1}
+    assert cfg.data.params["representation"] == "inputs" and cfg.data.params["encoder_params"] == {"max_length": 128}
+    assert cfg.share_source_training
+    got = {m.label: (m.name, m.train.finetune["name"], m.train.lr, m.train.steps, m.train.optimizer)
+           for m in cfg.methods}
+    assert got == {"full": ("source_only", "full", 5e-5, 339, "adamw"),
+                   "lora": ("source_only", "lora", 5e-4, 339, "adamw"),
+                   "dann+l2sp": ("dann", "l2sp", 5e-5, 339, "adamw")}
+    frozen = validate_config(bench_config("amazon_reviews_text", ["logreg", "coral"]))
+    assert "representation" not in frozen.data.params and not frozen.share_source_training
+    with pytest.raises(ConfigError, match="logreg read frozen encoder features, while full fine-tune"):
+        bench_config("amazon_reviews_text", ["logreg", "full"])
+    # overrides still win over the preset
+    short = validate_config(bench_config("amazon_reviews_text", ["full"], ["train.steps=5",
+                                                                          "share_source_training=false"]))
+    assert short.methods[0].train.steps == 5 and not short.share_source_training
+
+
 def test_overrides_may_follow_options(monkeypatch, capsys, tmp_path):
     """``bench NAME --methods m key=value``: the override after the option reaches the config;
     a stray non-override argument is still refused by argparse."""

@@ -51,6 +51,22 @@ BENCH_PRESETS: dict[str, dict[str, Any]] = {
         # frozen all-MiniLM-L6-v2 sentence embeddings (through the feature cache) + the method
         "methods": ["logreg"],
         "data_params": {"encoder": "minilm"},
+        # deep methods and fine-tuning strategies fine-tune MiniLM itself on token ids, with the
+        # per-source recipe of benchmarks/amazon_text_source_finetune.py (fixed there before its
+        # runs): 128 tokens, a new linear head after dropout 0.1, AdamW (weight decay 0.01), batch 16,
+        # lr 5e-5 (LoRA: 5e-4), 3 epochs of the 1,800 training reviews (113 steps each), 10 %
+        # warm-up then cosine decay, gradient clipping 1.0; 10 % of the source held out. The
+        # script keeps the epoch with the best held-out source accuracy; here the last weights are
+        # used. Target-free runs train once per source (share_source_training).
+        "finetune": {
+            "data_params": {"encoder": "minilm", "representation": "inputs", "encoder_params": {"max_length": 128}},
+            "model": {"name": "minilm", "params": {"normalize": False, "dropout": 0.1}},
+            "train": {"steps": 339, "batch_size": 16, "optimizer": "adamw", "lr": 5e-5, "weight_decay": 0.01,
+                      "lr_schedule": "cosine", "warmup_steps": 34, "grad_clip": 1.0, "val_fraction": 0.1,
+                      "log_every": 113, "checkpoint_every": 113},
+            "strategy_train": {"lora": {"lr": 5e-4}},
+            "share_source_training": True,
+        },
     },
     "digits_images": {
         # TLlib's digits protocol for the network (LeNet, 500 features, then its ImageClassifier's
@@ -69,21 +85,52 @@ BENCH_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def bench_config(name: str, methods: list[str] | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """The raw experiment config of benchmark ``name`` (before validation)."""
+    """The raw experiment config of benchmark ``name`` (before validation). A preset with a
+    ``finetune`` part (pretrained encoders) uses it when the methods are deep ones or fine-tuning
+    strategies: they train the encoder on its inputs, where shallow methods read frozen features."""
     from transferkit.core.registries import DATASETS
 
     DATASETS.entry(name, "bench")  # unknown names fail here, with suggestions
     preset = BENCH_PRESETS.get(name, {"methods": ["1nn"]})
     mparams = preset.get("method_params", {})
+    entries = [_method_entry(m, mparams) for m in (methods or preset["methods"])]
+    if "finetune" in preset:
+        entries = _finetune_entries(name, preset, entries)
+        if any(e.get("deep") for e in entries):
+            preset = {**preset, **preset["finetune"]}
+        for e in entries:
+            e.pop("deep")
     raw: dict[str, Any] = {
         "name": f"bench-{name}",
         "seed": 0,
         "data": {"name": name, "params": {"tasks": "all", **preset.get("data_params", {})}},
         "model": preset.get("model", {"name": "mlp", "params": {}}),
         "train": dict(preset.get("train", {})),
-        "methods": [_method_entry(m, mparams) for m in (methods or preset["methods"])],
+        "methods": entries,
     }
+    if "share_source_training" in preset:
+        raw["share_source_training"] = preset["share_source_training"]
     return apply_overrides(raw, overrides or [])
+
+
+def _finetune_entries(name: str, preset: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the deep entries (``deep``) and give fine-tuning strategies their own training settings;
+    refuse a mix of deep and shallow methods, which need different inputs."""
+    from transferkit.core.errors import ConfigError
+    from transferkit.core.registries import METHODS
+
+    for e in entries:
+        e["deep"] = e["name"] in METHODS
+        strategy = (e.get("train") or {}).get("finetune", "full")
+        extra = preset["finetune"].get("strategy_train", {}).get(strategy)
+        if e["deep"] and extra:
+            e["train"] = {**e.get("train", {}), **extra}
+    deep = sorted(e.get("label", e["name"]) for e in entries if e["deep"])
+    shallow = sorted(e["name"] for e in entries if not e["deep"])
+    if deep and shallow:
+        raise ConfigError(f"{name}: {', '.join(shallow)} read frozen encoder features, while {', '.join(deep)} "
+                          "fine-tune the encoder on its inputs; run them in two bench commands", "--methods")
+    return entries
 
 
 def _method_entry(name: str, mparams: dict[str, Any]) -> dict[str, Any]:
