@@ -16,7 +16,7 @@ embedding).
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 \\
         python benchmarks/zeroshot_text.py
 
-Head+tail truncation (added 2026-11-24 22:45 UTC, before its run): ``--truncation head_tail``
+Head+tail truncation (added 2026-11-24 22:38 UTC, before its run): ``--truncation head_tail``
 embeds every review with the same encoder and length (256 tokens) but keeps, for a review longer
 than that, its first 64 and its last 190 word pieces (Sun et al. 2019; the ``minilm`` encoder's
 ``truncation="head_tail"``) instead of its first 254. 26-27 % of the book and DVD reviews and
