@@ -173,8 +173,8 @@ def test_bench_amazon_text_strategies_fine_tune_minilm():
 
     cfg = validate_config(bench_config("amazon_reviews_text", ["full", "lora", "dann+l2sp"]))
     assert cfg.model.name == "minilm" and cfg.model.params == {"normalize": False, "dropout": 0.1}
-    assert cfg.data.params["representation"] == "inputs" and cfg.data.params["encoder_params"] == {"max_length": 128,
-                                                                                        "truncation": "head_tail"}
+    assert cfg.data.params["representation"] == "inputs"
+    assert cfg.data.params["encoder_params"] == {"max_length": 128, "truncation": "head_tail"}
     assert cfg.share_source_training and cfg.report.max_points == 400
     got = {m.label: (m.name, m.train.finetune["name"], m.train.lr, m.train.steps, m.train.optimizer)
            for m in cfg.methods}

@@ -84,6 +84,8 @@ def test_target_free_runs_train_once_per_source(three_domains, tmp_path):
 def test_shared_weights_stay_on_disk_when_there_is_an_out_folder(three_domains, tmp_path, monkeypatch):
     """With an out folder the experiment keeps no shared weights in memory: every reuse reads them
     back from the folder (a changed file changes the figures); without one, memory serves."""
+    import inspect
+
     import torch
 
     from transferkit.experiment import runner
@@ -92,7 +94,7 @@ def test_shared_weights_stay_on_disk_when_there_is_an_out_folder(three_domains, 
     real = runner._fit_shared
 
     def spy(*args, **kw):
-        memos.append(args[8])
+        memos.append(inspect.signature(real).bind(*args, **kw).arguments["memo"])
         return real(*args, **kw)
 
     monkeypatch.setattr(runner, "_fit_shared", spy)
