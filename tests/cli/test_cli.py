@@ -185,6 +185,8 @@ def test_bench_amazon_text_strategies_fine_tune_minilm():
     assert "representation" not in frozen.data.params and not frozen.share_source_training
     with pytest.raises(ConfigError, match="logreg read frozen encoder features, while full fine-tune"):
         bench_config("amazon_reviews_text", ["logreg", "full"])
+    with pytest.raises(ConfigError, match="Did you mean 'dann'"):  # a typo is named as one, not as a mix
+        validate_config(bench_config("amazon_reviews_text", ["full", "dnn"]))
     # overrides still win over the preset
     short = validate_config(bench_config("amazon_reviews_text", ["full"], ["train.steps=5",
                                                                           "share_source_training=false"]))

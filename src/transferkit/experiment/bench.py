@@ -123,7 +123,7 @@ def _finetune_entries(name: str, preset: dict[str, Any], entries: list[dict[str,
     """Mark the deep entries (``deep``) and give fine-tuning strategies their own training settings;
     refuse a mix of deep and shallow methods, which need different inputs."""
     from transferkit.core.errors import ConfigError
-    from transferkit.core.registries import METHODS
+    from transferkit.core.registries import METHODS, SHALLOW
 
     for e in entries:
         e["deep"] = e["name"] in METHODS
@@ -132,7 +132,8 @@ def _finetune_entries(name: str, preset: dict[str, Any], entries: list[dict[str,
         if e["deep"] and extra:
             e["train"] = {**e.get("train", {}), **extra}
     deep = sorted(e.get("label", e["name"]) for e in entries if e["deep"])
-    shallow = sorted(e["name"] for e in entries if not e["deep"])
+    # unknown names are neither: the config check names them with suggestions
+    shallow = sorted(e["name"] for e in entries if e["name"] in SHALLOW)
     if deep and shallow:
         raise ConfigError(f"{name}: {', '.join(shallow)} read frozen encoder features, while {', '.join(deep)} "
                           "fine-tune the encoder on its inputs; run them in two bench commands", "--methods")
