@@ -99,12 +99,8 @@ def bench_config(name: str, methods: list[str] | None = None, overrides: list[st
     preset = BENCH_PRESETS.get(name, {"methods": ["1nn"]})
     mparams = preset.get("method_params", {})
     entries = [_method_entry(m, mparams) for m in (methods or preset["methods"])]
-    if "finetune" in preset:
-        entries = _finetune_entries(name, preset, entries)
-        if any(e.get("deep") for e in entries):
-            preset = {**preset, **preset["finetune"]}
-        for e in entries:
-            e.pop("deep")
+    if "finetune" in preset and _fine_tunes(name, preset["finetune"], entries):
+        preset = {**preset, **preset["finetune"]}
     raw: dict[str, Any] = {
         "name": f"bench-{name}",
         "seed": 0,
@@ -119,25 +115,25 @@ def bench_config(name: str, methods: list[str] | None = None, overrides: list[st
     return apply_overrides(raw, overrides or [])
 
 
-def _finetune_entries(name: str, preset: dict[str, Any], entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mark the deep entries (``deep``) and give fine-tuning strategies their own training settings;
-    refuse a mix of deep and shallow methods, which need different inputs."""
+def _fine_tunes(name: str, finetune: dict[str, Any], entries: list[dict[str, Any]]) -> bool:
+    """Whether the entries are deep methods (which fine-tune the encoder on its inputs, with the
+    preset's ``finetune`` part); their fine-tuning strategies get their own training settings here.
+    A mix of deep and shallow methods, which need different inputs, is refused."""
     from transferkit.core.errors import ConfigError
     from transferkit.core.registries import METHODS, SHALLOW
 
-    for e in entries:
-        e["deep"] = e["name"] in METHODS
-        strategy = (e.get("train") or {}).get("finetune", "full")
-        extra = preset["finetune"].get("strategy_train", {}).get(strategy)
-        if e["deep"] and extra:
+    deep = [e for e in entries if e["name"] in METHODS]
+    for e in deep:
+        extra = finetune.get("strategy_train", {}).get((e.get("train") or {}).get("finetune", "full"))
+        if extra:
             e["train"] = {**e.get("train", {}), **extra}
-    deep = sorted(e.get("label", e["name"]) for e in entries if e["deep"])
     # unknown names are neither: the config check names them with suggestions
     shallow = sorted(e["name"] for e in entries if e["name"] in SHALLOW)
     if deep and shallow:
-        raise ConfigError(f"{name}: {', '.join(shallow)} read frozen encoder features, while {', '.join(deep)} "
-                          "fine-tune the encoder on its inputs; run them in two bench commands", "--methods")
-    return entries
+        raise ConfigError(f"{name}: {', '.join(shallow)} read frozen encoder features, while "
+                          f"{', '.join(sorted(e.get('label', e['name']) for e in deep))} fine-tune the encoder "
+                          "on its inputs; run them in two bench commands", "--methods")
+    return bool(deep)
 
 
 def _method_entry(name: str, mparams: dict[str, Any]) -> dict[str, Any]:

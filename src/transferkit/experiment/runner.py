@@ -28,7 +28,6 @@ that source key instead of the task, and it keeps no per-task target-accuracy cu
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import platform
 import re
@@ -167,15 +166,12 @@ def _shares_source(cfg: ExperimentConfig, spec: MethodSpec) -> bool:
 def _source_key(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
     """What a target-free run's model depends on: the labelled source rows, the classes, the
     method, the model and the training settings (never the target or the task's name)."""
+    from transferkit.models.cache import data_sha256
     from transferkit.train.loop import config_fingerprint
 
     src = task.train.is_source
-    h = hashlib.sha256()
-    for a in (task.train.x[src], task.train.y[src]):
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype}{a.shape}".encode())
-        h.update(a.tobytes())
-    return config_fingerprint(cfg.seed, h.hexdigest(), list(task.train.classes), *_run_settings(cfg, spec))
+    rows = [data_sha256(task.train.x[src]), data_sha256(task.train.y[src])]
+    return config_fingerprint(cfg.seed, rows, list(task.train.classes), *_run_settings(cfg, spec))
 
 
 def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_cfg: Any, key: str, seed: int,
