@@ -4,6 +4,7 @@ from the papers' definitions with plain loops."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from transferkit.assess import (
     rank_encoders,
     transrate,
 )
-from transferkit.assess.transferability import logme_details
+from transferkit.assess.transferability import LogMEDegenerateWarning, logme_details
 from transferkit.core.errors import DataError, UnknownNameError
 
 
@@ -287,6 +288,45 @@ def test_rank_encoders_extracts_once_and_sorts_best_first():
     assert calls["good"] == 1               # the unknown score failed before any extraction
     with pytest.raises(DataError, match="'bad'"):
         rank_encoders({"bad": np.full((len(y), 2), np.nan)}, None, y)
+
+
+def test_rank_encoders_standardize_scores_z_scored_features_and_leaves_probabilities():
+    F, y = _task(n=150, d=6, C=3, sep=1.5, seed=21)
+    wide = F * np.array([1.0, 1000.0, 1.0, 0.001, 1.0, 50.0])     # same information, other units
+    P, yp = _probs(n=150, Z=5, C=3, seed=22)
+    # independent z-scoring (population std, as StandardScaler)
+    z = (F - F.mean(axis=0)) / F.std(axis=0)
+    for name in ("logme", "hscore", "gbc", "transrate"):
+        got = dict(rank_encoders({"f": F, "w": wide}, None, y, score=name, standardize=True))
+        ref = SCORES.get(name)(z, y)
+        assert got["f"] == pytest.approx(ref, rel=1e-9) and got["w"] == pytest.approx(ref, rel=1e-6)
+    # on the outputs as they are, the units change LogME
+    raw = dict(rank_encoders({"f": F, "w": wide}, None, y))
+    assert abs(raw["f"] - raw["w"]) > 0.05
+    # probability scores never see z-scored inputs
+    for name in ("leep", "nce"):
+        assert rank_encoders({"p": P}, None, yp, score=name, standardize=True)[0][1] == pytest.approx(
+            SCORES.get(name)(P, yp))
+    # a constant column becomes 0, not NaN
+    const = np.column_stack([F, np.full(len(y), 3.0)])
+    assert math.isfinite(rank_encoders({"c": const}, None, y, standardize=True)[0][1])
+    with pytest.raises(DataError, match="'bad'.*NaN"):
+        rank_encoders({"bad": np.full((len(y), 2), np.nan)}, None, y, standardize=True)
+
+
+def test_logme_warns_when_the_evidence_has_no_finite_maximum():
+    r = np.random.default_rng(23)
+    rows = r.normal(size=(20, 200))
+    F = np.repeat(rows, 2, axis=0)          # 40 samples of rank 20, each row twice with one label
+    y = np.repeat(np.arange(20) % 2, 2)
+    with pytest.warns(LogMEDegenerateWarning, match="no finite maximum"):
+        det = logme_details(F, y)
+    assert det["unbounded"] and math.isfinite(det["score"])     # finite (the noise level is capped), not NaN
+    with warnings.catch_warnings():         # generic n < D (rank n) and n > D: bounded, no warning
+        warnings.simplefilter("error", LogMEDegenerateWarning)
+        assert not logme_details(r.normal(size=(40, 200)), np.arange(40) % 2)["unbounded"]
+        G, yg = _task(n=120, d=5, C=3, seed=24)
+        assert not logme_details(G, yg)["unbounded"]
 
 
 # ---------------------------------------------------------------------------------------------

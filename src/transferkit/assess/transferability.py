@@ -15,6 +15,7 @@ Labels may be any integers >= 0 or strings; ``-1`` (unknown) is refused.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -97,6 +98,16 @@ def _one_hot(codes: np.ndarray, C: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 # LogME
 # ----------------------------------------------------------------------------------------------
+#: relative residual ||y - U U'y||^2 / ||y||^2 below which the features fit every one-hot label
+#: column exactly (with rank < n, LogME's evidence then has no finite maximum)
+INTERPOLATION_RTOL = 1e-9
+
+
+class LogMEDegenerateWarning(UserWarning):
+    """The features fit the labels exactly with rank below n (typically ``n < D`` with repeated
+    samples): LogME's evidence has no finite maximum and its value is not meaningful."""
+
+
 def _logme_fixed_point(s2: np.ndarray, z: np.ndarray, yy: np.ndarray, n: int, D: int,
                        max_iter: int, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Evidence maximisation for every column of ``z`` at once.
@@ -111,11 +122,15 @@ def _logme_fixed_point(s2: np.ndarray, z: np.ndarray, yy: np.ndarray, n: int, D:
     tiny, huge = 1e-300, 1e300
 
     def moments(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, ...]:
-        denom = alpha + beta * s2c                            # eigenvalues of A
-        gamma = np.sum(beta * s2c / denom, axis=0)
-        mm = np.sum(beta**2 * s2c * z2 / denom**2, axis=0)    # m'm
-        res = res0 + np.sum(alpha**2 * z2 / denom**2, axis=0)  # ||F m - y||^2
-        return denom, gamma, mm, res
+        # In terms of t = alpha / beta, so that neither a vanishing noise (beta -> inf: features
+        # that can interpolate the labels, n <= D) nor a vanishing prior overflows.
+        t = alpha / beta
+        shrink = s2c / (t + s2c)                              # beta s^2 / (alpha + beta s^2)
+        log_denom = np.log(beta) + np.log(t + s2c)            # log eigenvalues of A
+        gamma = np.sum(shrink, axis=0)
+        mm = np.sum(shrink * z2 / (t + s2c), axis=0)          # m'm
+        res = res0 + np.sum((1.0 - shrink) ** 2 * z2, axis=0)  # ||F m - y||^2
+        return log_denom, gamma, mm, res
 
     C = z.shape[1]
     alpha, beta = np.ones(C), np.ones(C)
@@ -128,9 +143,9 @@ def _logme_fixed_point(s2: np.ndarray, z: np.ndarray, yy: np.ndarray, n: int, D:
         alpha, beta = new_alpha, new_beta
         if np.all(np.abs(t_new - t_old) <= tol * np.abs(t_old)):
             break
-    denom, gamma, mm, res = moments(alpha, beta)
+    log_denom, gamma, mm, res = moments(alpha, beta)
     r = len(s2)
-    logdet_A = np.sum(np.log(denom), axis=0) + (D - r) * np.log(alpha)
+    logdet_A = np.sum(log_denom, axis=0) + (D - r) * np.log(alpha)
     evidence = (n / 2 * np.log(beta) + D / 2 * np.log(alpha) - n / 2 * math.log(2 * math.pi)
                 - beta / 2 * res - alpha / 2 * mm - logdet_A / 2)
     return evidence / n, alpha, beta, it
@@ -163,9 +178,20 @@ def logme_details(features: Any, labels: Any, *, max_iter: int = 100, tol: float
     n, D = F.shape
     Y = _one_hot(codes, len(classes))
     s2, Z = _spectrum(F, Y)
-    ev, alpha, beta, it = _logme_fixed_point(s2, Z, np.sum(Y * Y, axis=0), n, D, max_iter, tol)
+    yy = np.sum(Y * Y, axis=0)
+    ev, alpha, beta, it = _logme_fixed_point(s2, Z, yy, n, D, max_iter, tol)
+    # Labels fitted exactly by features of rank r < n: as the noise variance 1/beta -> 0 the
+    # evidence gains (n - r)/2 log beta with no residual to pay, so it has no finite maximum.
+    unbounded = len(s2) < n and bool(np.all(yy - np.sum(Z * Z, axis=0) <= INTERPOLATION_RTOL * yy))
+    if unbounded:
+        warnings.warn(
+            f"logme: the {D}-d features (rank {len(s2)}) fit the labels of the {n} samples exactly, so "
+            "the evidence has no finite maximum and the score reflects where the fixed point stopped, "
+            "not transferability. Score more samples than feature dimensions, or reduce the features "
+            "first (for example PCA to fewer components than samples)",
+            LogMEDegenerateWarning, stacklevel=3)
     return {"score": float(np.mean(ev)), "evidence": ev, "alpha": alpha, "beta": beta,
-            "classes": classes, "n_iter": it}
+            "classes": classes, "n_iter": it, "unbounded": unbounded}
 
 
 @SCORES.register("logme", description="LogME: log maximum evidence of a Bayesian linear model on "
@@ -382,9 +408,21 @@ def _to_numpy(out: Any) -> np.ndarray:
     return np.asarray(out)
 
 
+def standardize_columns(features: Any) -> np.ndarray:
+    """Z-score every column of ``features`` ``(n, d)`` over its rows (float64); a column with no
+    variance becomes 0. What a linear probe fitted after ``StandardScaler`` sees."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2:
+        raise DataError(f"features must be 2-d (n, d); got shape {f.shape}")
+    if not np.all(np.isfinite(f)):
+        raise DataError("features contain NaN or infinite values; clean or impute them before scoring")
+    sd = f.std(axis=0)
+    return np.divide(f - f.mean(axis=0), sd, out=np.zeros_like(f), where=sd > 0)
+
+
 def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: Any = None,
-                  y: Any = None, score: str | Sequence[str] = "logme", **score_kwargs: Any
-                  ) -> list[tuple[str, Any]]:
+                  y: Any = None, score: str | Sequence[str] = "logme", *, standardize: bool = False,
+                  **score_kwargs: Any) -> list[tuple[str, Any]]:
     """Rank candidate encoders by transferability, best first.
 
     ``encoders`` maps a name to either a callable ``x -> features (n, d)`` (called once per
@@ -393,6 +431,11 @@ def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: 
     outputs must be source-class probabilities. With one ``score`` name the result is
     ``[(name, value), ...]``; with several, ``[(name, {score: value}), ...]`` ordered by the first
     score. ``score_kwargs`` go to every score. Ties keep the input order.
+
+    ``standardize``: score ``kind="features"`` scores on the features z-scored per column
+    (:func:`standardize_columns`), the form a linear probe fitted after ``StandardScaler`` sees.
+    LogME's isotropic prior and the score's scale then no longer depend on each encoder's units.
+    Probability scores always see the outputs as they are.
     """
     if not isinstance(encoders, Mapping) or not encoders:
         raise ConfigError("rank_encoders: encoders must be a non-empty mapping name -> callable or "
@@ -404,6 +447,7 @@ def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: 
     if not names:
         raise ConfigError("rank_encoders: give at least one score name")
     fns = {s: SCORES.get(s, "score") for s in names}   # unknown names fail before any extraction
+    kinds = {s: SCORES.entry(s).tags.get("kind") for s in names}
     rows: list[tuple[str, dict[str, float]]] = []
     for enc_name, enc in encoders.items():
         if callable(enc):
@@ -414,7 +458,9 @@ def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: 
         else:
             feats = _to_numpy(enc)
         try:
-            vals = {s: float(fns[s](feats, y, **score_kwargs)) for s in names}
+            scaled = standardize_columns(feats) if standardize and "features" in kinds.values() else feats
+            vals = {s: float(fns[s](scaled if kinds[s] == "features" else feats, y, **score_kwargs))
+                    for s in names}
         except DataError as exc:
             raise DataError(f"rank_encoders: encoder {enc_name!r}: {exc}") from exc
         rows.append((enc_name, vals))
