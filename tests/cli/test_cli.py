@@ -176,11 +176,12 @@ def test_bench_amazon_text_strategies_fine_tune_minilm():
     assert cfg.data.params["representation"] == "inputs"
     assert cfg.data.params["encoder_params"] == {"max_length": 128, "truncation": "head_tail"}
     assert cfg.share_source_training and cfg.report.max_points == 400
-    got = {m.label: (m.name, m.train.finetune["name"], m.train.lr, m.train.steps, m.train.optimizer)
-           for m in cfg.methods}
-    assert got == {"full": ("source_only", "full", 5e-5, 339, "adamw"),
-                   "lora": ("source_only", "lora", 5e-4, 339, "adamw"),
-                   "dann+l2sp": ("dann", "l2sp", 5e-5, 339, "adamw")}
+    got = {m.label: (m.name, m.train.finetune["name"], m.train.lr, m.train.steps, m.train.optimizer,
+                     m.train.keep, m.train.keep_every) for m in cfg.methods}
+    keep = ("best_source_accuracy", 113)   # the epoch with the best held-out source accuracy, as the script
+    assert got == {"full": ("source_only", "full", 5e-5, 339, "adamw", *keep),
+                   "lora": ("source_only", "lora", 5e-4, 339, "adamw", *keep),
+                   "dann+l2sp": ("dann", "l2sp", 5e-5, 339, "adamw", *keep)}
     frozen = validate_config(bench_config("amazon_reviews_text", ["logreg", "coral"]))
     assert "representation" not in frozen.data.params and not frozen.share_source_training
     with pytest.raises(ConfigError, match="logreg read frozen encoder features, while full fine-tune"):

@@ -68,3 +68,25 @@ def test_resume_under_ddp_is_exact(hard_task, tmp_path):
     assert res.resumed_from == 75
     assert all(torch.equal(a, b) for a, b in zip(ref.parameters(), m.parameters()))
     assert res.history == ref_res.history
+
+
+def test_keep_best_under_ddp_returns_the_kept_weights(hard_task):
+    """keep: best_source_accuracy with two processes: every process measures the same held-out
+    samples with the same weights, and the caller receives the weights of the kept step. The score
+    here is the *error* on held-out samples, so the kept step is an early one, not the last."""
+    xv, yv = hard_task.x_test[:200], hard_task.y_test[:200]
+
+    def error(m):
+        return 100.0 - evaluate(m, xv, yv, 4)["accuracy"]
+
+    torch.manual_seed(0)
+    m = create_model("tiny_mlp", (6,), 4)
+    me = METHODS.create("dann", {"disc_hidden": 32})
+    me.setup(m.num_features, 4)
+    cfg = TrainConfig(steps=150, batch_size=16, devices=2, progress=False, checkpoint_every=0, log_every=25,
+                      keep="best_source_accuracy", keep_every=25)
+    res = fit(m, me, hard_task.train, cfg, seed=0, select_fn=error)
+    assert sorted(res.keep_scores) == [25, 50, 75, 100, 125, 150]
+    best = max(res.keep_scores.values())
+    assert res.kept_step == max(s for s, a in res.keep_scores.items() if a == best) < 150
+    assert error(m) == pytest.approx(best) and best > res.keep_scores[150]

@@ -262,3 +262,82 @@ def test_source_only_trains_without_target_data(blobs_task):
         fit(m, me, src_only, cfg, seed=5)
     with pytest.raises(DataError, match="no source samples"):
         fit(m, me, blobs_task.train.subset(~blobs_task.train.is_source), cfg, seed=5)
+
+
+def _weights(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_keep_best_source_accuracy_restores_the_best_measured_weights(blobs_task):
+    """keep: best_source_accuracy measures select_fn every keep_every steps and at the end, and the
+    run ends with the weights of the best measurement (ties: the later one)."""
+    cfg = CFG.replace(keep="best_source_accuracy", keep_every=20, checkpoint_every=0)
+    script = {20: 0.5, 40: 0.7, 60: 0.9, 80: 0.9, 100: 0.6, 120: 0.8}   # tie at 60 and 80: 80 wins
+    seen, snap = [], {}
+    model, method = _setup()
+
+    def select(m):
+        step = 20 * (len(seen) + 1)
+        seen.append(step)
+        snap[step] = _weights(m)
+        return script[step]
+
+    res = fit(model, method, blobs_task.train, cfg, seed=3, select_fn=select)
+    assert seen == [20, 40, 60, 80, 100, 120]
+    assert res.kept_step == 80 and res.keep_scores == script
+    assert all(torch.equal(a, b) for a, b in zip(snap[80], model.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(snap[120], model.parameters()))
+    # keep: last (the default) never calls select_fn and ends with the last weights
+    model2, method2 = _setup()
+    res2 = fit(model2, method2, blobs_task.train, CFG.replace(checkpoint_every=0), seed=3,
+               select_fn=lambda m: pytest.fail("select_fn called with keep: last"))
+    assert res2.kept_step is None and all(torch.equal(a, b) for a, b in zip(snap[120], model2.parameters()))
+
+
+def test_keep_best_survives_a_crash_and_resume(blobs_task, tmp_path):
+    """The best weights so far live in the checkpoint: a run that crashes after its best
+    measurement and resumes ends exactly like the uninterrupted run."""
+    cfg = CFG.replace(keep="best_source_accuracy", keep_every=20)    # checkpoints every 25 steps
+    # the weights an uninterrupted run has at step 40, made the best measurement below
+    probe_model, probe_method = _setup()
+    calls = []
+
+    def grab(m):
+        calls.append(_weights(m))
+        return 0.0 if len(calls) != 2 else 1.0            # step 40 scores best
+
+    full = fit(probe_model, probe_method, blobs_task.train, cfg.replace(checkpoint_every=0), seed=3, select_fn=grab)
+    w40 = calls[1]
+    assert full.kept_step == 40 and all(torch.equal(a, b) for a, b in zip(w40, probe_model.parameters()))
+
+    def closeness(m):                                    # depends on the weights only: same in both runs
+        return -float(sum(torch.sum((p.detach() - q) ** 2) for p, q in zip(m.parameters(), w40)))
+
+    ckpt = tmp_path / "ckpt.pt"
+    m1, me1 = _setup()
+    with pytest.raises(Crash):
+        fit(m1, me1, blobs_task.train, cfg, seed=3, checkpoint_path=ckpt, fingerprint="k",
+            select_fn=closeness, callbacks=[crash_at(63)])
+    assert load_checkpoint(ckpt)["step"] == 50 and load_checkpoint(ckpt)["kept"]["step"] == 40
+    m2, me2 = _setup(seed=99)
+    res = fit(m2, me2, blobs_task.train, cfg, seed=3, checkpoint_path=ckpt, fingerprint="k", select_fn=closeness)
+    assert res.resumed_from == 50 and res.kept_step == 40
+    assert sorted(res.keep_scores) == [20, 40, 60, 80, 100, 120] and res.keep_scores[40] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(w40, m2.parameters()))
+
+
+def test_keep_best_needs_held_out_source_samples(blobs_task):
+    from transferkit.core.errors import ConfigError
+    from transferkit.experiment.config import validate_config
+
+    m, me = _setup()
+    with pytest.raises(ConfigError, match="train.keep.*held-out source.*val_fraction"):
+        fit(m, me, blobs_task.train, CFG.replace(keep="best_source_accuracy"), seed=3)
+    with pytest.raises(ConfigError, match="keep"):
+        TrainConfig(keep="best_target")
+    raw = {"data": {"name": "digits"}, "methods": ["source_only"],
+           "train": {"keep": "best_source_accuracy", "val_fraction": 0.0}}
+    with pytest.raises(ConfigError, match=r"train\.keep.*val_fraction is 0"):
+        validate_config(raw)
+    raw["train"]["val_fraction"] = 0.1
+    assert validate_config(raw).train.keep == "best_source_accuracy"

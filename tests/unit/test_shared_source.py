@@ -122,3 +122,33 @@ def test_sharing_is_opt_in(three_domains):
     assert all(r.timings["fit"] > 0 and "shared_fit" not in r.timings for r in res.runs)
     with pytest.raises(ConfigError, match="share_source_training: got 'yes'; expected true or false"):
         validate_config({**_raw(), "share_source_training": "yes"})
+
+
+def test_keep_best_source_accuracy_in_runs_and_shared_runs(three_domains, tmp_path):
+    """train.keep reaches per-task and shared trainings: each run reports the step it kept, its
+    held-out source accuracy is the best one measured, and keep: last runs keep their old
+    fingerprints (the setting stays out of them)."""
+    from transferkit.experiment.runner import _fingerprint
+
+    raw = _raw()
+    raw["train"].update(keep="best_source_accuracy", keep_every=10)
+    cfg = validate_config(raw)
+    res = run_experiment(cfg, tmp_path / "o", progress=False)
+    assert all(r.status == "ok" for r in res.runs), [r.error for r in res.runs]
+    for r in res.runs:   # log_every (50) > steps: only the last step's history row; keep_every 10
+        assert r.metrics["kept_step"] in (10.0, 20.0, 30.0, 40.0)
+    raw["train"]["log_every"] = 10
+    res = run_experiment(validate_config(raw), tmp_path / "o2", progress=False)
+    for r in res.runs:
+        measured = {row["step"]: row["source_val_accuracy"] for row in r.history}
+        assert sorted(measured) == [10, 20, 30, 40]
+        best = max(measured.values())
+        assert r.metrics["kept_step"] == max(s for s, a in measured.items() if a == best)
+        assert r.metrics["source_accuracy"] == pytest.approx(best)   # measured on the kept weights
+    plain = _cfg()
+    task = ThreeDomains().load_task("A->B")
+    before = _fingerprint(plain, plain.methods[0], task)
+    raw2 = _raw()
+    raw2["train"]["keep"] = "last"
+    assert _fingerprint(validate_config(raw2), validate_config(raw2).methods[0], task) == before
+    assert _fingerprint(cfg, cfg.methods[0], task) != before

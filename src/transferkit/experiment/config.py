@@ -507,6 +507,14 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
         mmodel = _component(m["model"], f"{path}.model", MODELS) if m.get("model") else None
         methods.append(MethodSpec(m["name"], kind, label, params, mtrain, mmodel))
     selection = _selection(raw["selection"], methods) if raw.get("selection") is not None else None
+    if selection is None:  # under selection the validators' held-out split serves keep as well
+        deep = [(i, s) for i, s in enumerate(methods) if s.kind == "deep"]
+        for where, tc in ([("train", train)] if any(s.train is None for _, s in deep) else []) + \
+                [(f"methods[{i}].train", s.train) for i, s in deep if s.train is not None]:
+            if tc.keep != "last" and tc.val_fraction == 0:
+                raise ConfigError(f"keep: {tc.keep} chooses the weights by the accuracy on held-out source "
+                                  "samples, but val_fraction is 0; set val_fraction (e.g. 0.1) or keep: last",
+                                  f"{where}.keep")
     report = _report(raw.get("report"))
     share = raw.get("share_source_training", False)
     if not isinstance(share, bool):

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from transferkit.core.errors import TransferkitError
+from transferkit.core.errors import ConfigError, TransferkitError
 from transferkit.core.seed import derive_seed, seed_everything
 from transferkit.data.dataset import SOURCE, Task
 from transferkit.experiment.config import ExperimentConfig, MethodSpec, SelectionSpec
@@ -128,6 +128,9 @@ def _run_settings(cfg: ExperimentConfig, spec: MethodSpec) -> list[Any]:
         train.pop(k, None)
     if train.get("augment") == "none":  # the default: runs made before the setting existed stay reusable
         train.pop("augment")
+    if train.get("keep") == "last":  # likewise; keep_every only matters with another keep
+        train.pop("keep")
+        train.pop("keep_every", None)
     model = spec.model or cfg.model
     return parts + [[model.name, _with_defaults("model", model.name, model.params)], train]
 
@@ -176,7 +179,8 @@ def _source_key(cfg: ExperimentConfig, spec: MethodSpec, task: Task) -> str:
 
 def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_cfg: Any, key: str, seed: int,
                 folder: Path | None, memo: dict[str, Any], desc: str,
-                callbacks: Iterable[Callable[[int, dict[str, float]], None]] = ()) -> tuple[Any, bool]:
+                callbacks: Iterable[Callable[[int, dict[str, float]], None]] = (),
+                select_fn: Callable[[Any], float] | None = None) -> tuple[Any, bool]:
     """Train ``model`` on the task's labelled source rows ``tr_idx`` once per ``key`` (with
     ``seed``), or load the weights trained for an earlier task with the same source. With a
     ``folder`` the weights live there alone (``memo`` keeps only the fit record, so an experiment
@@ -202,7 +206,7 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
         folder.mkdir(parents=True, exist_ok=True)
     fr = fit(model, method, task.train.subset(tr_idx), train_cfg, seed=seed,
              checkpoint_path=(folder / "checkpoint.pt") if folder is not None and train_cfg.checkpoint_every else None,
-             fingerprint=key, callbacks=list(callbacks), desc=desc)
+             fingerprint=key, select_fn=select_fn, callbacks=list(callbacks), desc=desc)
     if folder is not None:
         torch.save(bundle.state_dict(), folder / "model.tmp")
         (folder / "model.tmp").replace(folder / "model.pt")
@@ -394,6 +398,15 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
     method = METHODS.create(spec.name, spec.params, path=f"methods.{spec.label}")
     method.setup(model.num_features, task.num_classes)
     tr_idx, val_idx = split if split is not None else _source_split(task, train_cfg.val_fraction, run_seed)
+    select_fn = None
+    if train_cfg.keep != "last":
+        if not len(val_idx):
+            raise ConfigError(f"train.keep={train_cfg.keep!r} chooses the weights by the accuracy on held-out "
+                              "source samples, but none are held out; set train.val_fraction (e.g. 0.1) or "
+                              "train.keep: last", "train.keep")
+
+        def select_fn(m: Any) -> float:
+            return evaluate(m, task.train.x[val_idx], task.train.y[val_idx], task.num_classes)["accuracy"]
     reused = False
     if source_key is None:
         train_ds = task.train.subset(np.concatenate([tr_idx, np.flatnonzero(~task.train.is_source)]))
@@ -404,13 +417,13 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
 
         fr = fit(model, method, train_ds, train_cfg, seed=run_seed,
                  checkpoint_path=(run_dir / "checkpoint.pt") if run_dir and train_cfg.checkpoint_every else None,
-                 fingerprint=fingerprint, eval_fn=eval_fn, callbacks=list(callbacks),
+                 fingerprint=fingerprint, eval_fn=eval_fn, select_fn=select_fn, callbacks=list(callbacks),
                  desc=f"{task.name} {spec.label}")
     else:
         folder = run_dir.parent.parent / SHARED_SOURCE_DIR / source_key if run_dir is not None else None
         fr, reused = _fit_shared(model, method, task, tr_idx, train_cfg, source_key, run_seed, folder,
                                  shared if shared is not None else {}, f"{task.train.domain_names.get(SOURCE, 'source')} "
-                                 f"{spec.label} (shared by the tasks of this source)", callbacks)
+                                 f"{spec.label} (shared by the tasks of this source)", callbacks, select_fn)
     t1 = time.perf_counter()
     metrics: dict[str, float] = {}
     extra: dict[str, Any] = {}
@@ -428,6 +441,8 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
         timings["shared_fit"], timings["shared_fit_cpu"] = fr.seconds, fr.cpu_seconds
     if fr.resumed_from is not None:
         metrics["resumed_from_step"] = float(fr.resumed_from)
+    if fr.kept_step is not None:
+        metrics["kept_step"] = float(fr.kept_step)
     if cfg.selection is not None and split is not None and len(val_idx):
         t2 = time.perf_counter()
         ps, fs = deep_outputs(model, task.train.x[val_idx])

@@ -30,6 +30,10 @@ class TrainConfig:
     feature vectors), drawn from a generator seeded by the run's sampling seed, the process rank
     and the step (a resumed run draws the same views). Methods that build their own views
     (FixMatch) need it off.
+    keep: which weights the run ends with: ``last`` (default) or ``best_source_accuracy``: the
+    held-out source accuracy (``val_fraction`` of the source, no target label) is measured every
+    ``keep_every`` steps (0: every ``log_every``) and at the last step, and the weights where it was
+    highest (ties: the later) are kept -- label-free early stopping.
     """
 
     steps: int = 1000
@@ -52,6 +56,8 @@ class TrainConfig:
     progress: bool = True
     finetune: Any = field(default_factory=lambda: {"name": "full", "params": {}})
     augment: Literal["none", "weak"] = "none"
+    keep: Literal["last", "best_source_accuracy"] = "last"
+    keep_every: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -66,9 +72,12 @@ class TrainConfig:
             ("backbone_lr_mult", self.backbone_lr_mult >= 0, "0 or more"),
         ]
         checks.append(("augment", self.augment in ("none", "weak"), "'none' or 'weak'"))
+        checks.append(("keep", self.keep in ("last", "best_source_accuracy"), "'last' or 'best_source_accuracy'"))
+        checks.append(("keep_every", self.keep_every >= 0, "0 (every log_every steps) or more"))
         for key, ok, what in checks:
             if not ok:
                 raise ConfigError(f"got {getattr(self, key)!r}; must be {what}", f"train.{key}")
+
         from transferkit.finetune.base import finetune_spec
 
         self.finetune = finetune_spec(self.finetune, "train.finetune")

@@ -48,6 +48,10 @@ class FitResult:
     #: CPU time of this process over the same span (every thread): on a shared machine, the cost
     #: of the run itself, where ``seconds`` (wall) also counts the time other jobs took
     cpu_seconds: float = 0.0
+    #: ``keep: best_source_accuracy``: the step whose weights were kept, and their held-out source
+    #: accuracy at every measurement ``{step: accuracy}`` (None / empty with ``keep: last``)
+    kept_step: int | None = None
+    keep_scores: dict[int, float] = field(default_factory=dict)
 
 
 class EpochSampler:
@@ -277,6 +281,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     fingerprint: str = "",
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+    select_fn: Callable[[nn.Module], float] | None = None,
     callbacks: Sequence[Callback] = (),
     desc: str = "train",
     fabric: Any = None,
@@ -286,6 +291,9 @@ def fit(
     checkpoint with the same ``fingerprint`` training resumes from it. ``eval_fn(model)`` is called
     every ``cfg.eval_every`` steps and its figures go into the history (curves only).
     ``callbacks(step, terms)`` run after every step (e.g. to stop a run from outside).
+    ``select_fn(model)``: the held-out source accuracy, needed by ``cfg.keep =
+    "best_source_accuracy"`` (measured every ``cfg.keep_every`` steps; the best weights are
+    restored at the end and kept in checkpoints, so a resumed run keeps the same choice).
 
     ``cfg.finetune`` names the fine-tuning strategy (:mod:`transferkit.finetune`): what is frozen,
     the learning rate of each group, a regulariser added to every update's loss (logged as its own
@@ -294,6 +302,10 @@ def fit(
     evaluation mode. ``requires_grad`` flags are restored when fit returns. ``train`` may have no
     target samples when the method does not adapt (``source_only``: plain fine-tuning)."""
     _check_domains(method, train)
+    if cfg.keep != "last" and select_fn is None:
+        raise ConfigError(f"train.keep={cfg.keep!r} chooses the weights by the accuracy on held-out source "
+                          "samples, but none are held out; set train.val_fraction (e.g. 0.1) or "
+                          "train.keep: last", "train.keep")
     if cfg.augment != "none" and method.makes_own_views:
         raise ConfigError(f"{type(method).__name__} draws its own weak and strong views of each batch; "
                           f"train.augment={cfg.augment!r} would augment them a second time; set train.augment: "
@@ -311,7 +323,7 @@ def fit(
                               "train.finetune")
         fabric = _make_fabric(cfg)
         kwargs = dict(seed=seed, checkpoint_path=checkpoint_path, fingerprint=fingerprint,
-                      eval_fn=eval_fn, callbacks=callbacks, desc=desc)
+                      eval_fn=eval_fn, select_fn=select_fn, callbacks=callbacks, desc=desc)
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="transferkit-ddp-") as tmp:
@@ -340,7 +352,7 @@ def fit(
     try:
         return _fit(model, method, cfg, applied, fabric, xs_all, ys_all, xt_all, s_sampler, t_sampler,
                     checkpoint_path=checkpoint_path, fingerprint=fingerprint, eval_fn=eval_fn,
-                    callbacks=callbacks, desc=desc)
+                    select_fn=select_fn if cfg.keep != "last" else None, callbacks=callbacks, desc=desc)
     finally:
         applied.close()
 
@@ -348,7 +360,8 @@ def fit(
 def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, fabric: Any,
          xs_all: torch.Tensor, ys_all: torch.Tensor, xt_all: torch.Tensor, s_sampler: EpochSampler,
          t_sampler: EpochSampler, *, checkpoint_path: str | Path | None, fingerprint: str,
-         eval_fn: Callable[[nn.Module], dict[str, float]] | None, callbacks: Sequence[Callback],
+         eval_fn: Callable[[nn.Module], dict[str, float]] | None,
+         select_fn: Callable[[nn.Module], float] | None, callbacks: Sequence[Callback],
          desc: str) -> FitResult:
     from tqdm.auto import tqdm
 
@@ -356,6 +369,9 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
     bundle = nn.ModuleDict({"model": model, "method": method})
     optimizer = _make_optimizer(cfg, param_groups(model, method, cfg, applied.plans))
     start, history, resumed = 0, [], None
+    # keep: best_source_accuracy -- the best weights so far (a copy), their step and every score
+    kept: dict[str, Any] = {"step": None, "state": None, "scores": {}}
+    keep_every = cfg.keep_every or cfg.log_every
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
         state = load_checkpoint(ckpt)
@@ -365,6 +381,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             applied.strategy.load_state_dict(state.get("finetune", {}))
             torch.set_rng_state(state["torch_rng"])
             start, history, resumed = int(state["step"]), list(state["history"]), int(state["step"])
+            if select_fn is not None and state.get("kept"):
+                kept = dict(state["kept"])
     wrapped, optimizer = fabric.setup(bundle, optimizer)
     wmodel, wmethod = wrapped.module["model"], wrapped.module["method"]
     # Methods call the model and their own parts directly (``wrapped.module[...]``), never the
@@ -382,7 +400,17 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
         if ckpt is not None and fabric.global_rank == 0:
             save_checkpoint({"bundle": bundle.state_dict(), "optimizer": optimizer.state_dict(),
                              "torch_rng": torch.get_rng_state(), "step": step, "history": history,
-                             "finetune": applied.strategy.state_dict(), "fingerprint": fingerprint}, ckpt)
+                             "finetune": applied.strategy.state_dict(), "fingerprint": fingerprint,
+                             **({"kept": kept} if select_fn is not None else {})}, ckpt)
+
+    def measure_for_keep(done: int) -> None:
+        rng = torch.get_rng_state()  # evaluation draws nothing, but keep the run's stream intact
+        score = float(select_fn(model))  # type: ignore[misc]
+        torch.set_rng_state(rng)
+        kept["scores"][done] = score
+        if kept["step"] is None or score >= max(v for k, v in kept["scores"].items() if k != done):
+            kept["step"] = done  # ties: the later weights
+            kept["state"] = {k: v.detach().clone() for k, v in bundle.state_dict().items()}
 
     t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not cfg.progress or rank != 0,
@@ -414,6 +442,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
             for k, v in vals.items():
                 running[k] = running.get(k, 0.0) + v
             done = step + 1
+            if select_fn is not None and (done % keep_every == 0 or done == cfg.steps):
+                measure_for_keep(done)
             if done % cfg.log_every == 0 or done == cfg.steps:
                 n = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
                 if fabric.world_size > 1:  # each process saw its slice of the batches: log the mean over all
@@ -421,6 +451,8 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
                 row = {"step": done, **{k: v / n for k, v in running.items()}, "lr": cfg.lr * factor}
                 if eval_fn is not None and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
                     row.update(eval_fn(model))
+                if done in kept["scores"]:
+                    row["source_val_accuracy"] = kept["scores"][done]
                 history.append(row)
                 running = {}
                 bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("step", "lr")})
@@ -435,11 +467,14 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
     finally:
         bar.close()
     if start < cfg.steps:  # a run resumed from its final checkpoint already did this
+        if kept["state"] is not None and kept["step"] != cfg.steps:
+            bundle.load_state_dict(kept["state"])
         with torch.no_grad():
             wmethod.on_fit_end(wmodel, fabric.to_device(xt_all))
     checkpoint(cfg.steps)
     return FitResult(history=history, steps=cfg.steps, resumed_from=resumed, seconds=time.perf_counter() - t0,
-                     cpu_seconds=time.process_time() - c0)
+                     cpu_seconds=time.process_time() - c0, kept_step=kept["step"],
+                     keep_scores=dict(kept["scores"]))
 
 
 def _clip_before_step(optimizer: torch.optim.Optimizer, bundle: nn.Module, max_norm: float) -> None:
