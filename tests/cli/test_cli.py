@@ -192,6 +192,9 @@ def test_bench_amazon_text_strategies_fine_tune_minilm():
     short = validate_config(bench_config("amazon_reviews_text", ["full"], ["train.steps=5",
                                                                           "share_source_training=false"]))
     assert short.methods[0].train.steps == 5 and not short.share_source_training
+    lrs = validate_config(bench_config("amazon_reviews_text", ["full", "lora"],
+                                       ["train.lr=1e-4", "methods.lora.train.lr=1e-3"]))
+    assert [(m.label, m.train.lr) for m in lrs.methods] == [("full", 1e-4), ("lora", 1e-3)]  # as the README says
 
 
 def test_overrides_may_follow_options(monkeypatch, capsys, tmp_path):

@@ -89,7 +89,7 @@ class Method(nn.Module):
     #: True for methods that draw their own augmented views of the batches (FixMatch); the loop
     #: then refuses ``train.augment="weak"``, which would augment the views a second time
     makes_own_views: ClassVar[bool] = False
-    #: optional extra optimizer groups: {group name: parameters}; the default trains all together
+    #: a plain label, kept for compatibility (the loop and its messages name methods by their class)
     name: str = "method"
 
     def setup(self, num_features: int, num_classes: int) -> None:
