@@ -58,7 +58,8 @@ Usage (full protocol, writes the table and CSV)::
     (same with --tasks text --csv /tmp/rank_heldout_text.csv), then
     .venv/bin/python benchmarks/rank_encoders_heldout.py --tables /tmp/rank_heldout_fashion.csv \\
         /tmp/rank_heldout_text.csv --out benchmarks/results/rank_encoders_heldout.md \\
-        --csv benchmarks/results/rank_encoders_heldout.csv
+        --csv benchmarks/results/rank_encoders_heldout.csv [--made-by "<part command>" ...] \\
+        [--notes-file notes.md]
 
 A quick check (nothing written unless asked): ``--tasks text --n-labelled 60 --n-test 60``.
 """
@@ -299,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tables", nargs="+", help="merge per-part CSVs into the results table")
     ap.add_argument("--csv", help="CSV to write (per part, or the merged one with --tables)")
     ap.add_argument("--out", help="markdown table (with --tables)")
-    ap.add_argument("--notes", default="", help="text for the table's notes section")
+    ap.add_argument("--notes-file", help="markdown for the table's notes section")
+    ap.add_argument("--made-by", action="append", default=[],
+                    help="a command that made one of the --tables CSVs (repeatable; goes in the header)")
     ap.add_argument("--n-labelled", type=int, default=None)
     ap.add_argument("--n-test", type=int, default=None)
     ap.add_argument("--lenet-steps", type=int, default=LENET_STEPS)
@@ -315,7 +318,14 @@ def main(argv: list[str] | None = None) -> int:
                 w.writeheader()
                 w.writerows(rows)
         if args.out:
-            write_tables(rows, Path(args.out), " ".join(["python", *sys.argv]), args.notes)
+            notes = Path(args.notes_file).read_text().strip() if args.notes_file else ""
+            argv, skip = [], False
+            for a in sys.argv:   # the merge command without the --made-by texts it records
+                if not skip and a != "--made-by":
+                    argv.append(a)
+                skip = a == "--made-by"
+            merge = " ".join(["python", *argv])
+            write_tables(rows, Path(args.out), " ; then ".join([*args.made_by, merge]), notes)
         return 0
     if not args.tasks:
         ap.error("give --tasks (or --tables to merge results)")

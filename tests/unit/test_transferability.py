@@ -265,8 +265,10 @@ def test_rank_encoders_extracts_once_and_sorts_best_first():
     assert [name for name, _ in ranked] == ["good", "bad"]
     assert set(ranked[0][1]) == {"logme", "hscore", "gbc"}
     assert calls == {"good": 1, "bad": 1}
-    single = rank_encoders({"bad": noise, "good": F}, None, y)
-    assert single[0][0] == "good" and single[0][1] == pytest.approx(logme(F, y))
+    single = rank_encoders({"bad": noise, "good": F}, None, y)       # default: z-scored columns
+    z = (F - F.mean(axis=0)) / F.std(axis=0)
+    assert single[0][0] == "good" and single[0][1] == pytest.approx(logme(z, y))
+    assert rank_encoders({"good": F}, None, y, standardize=False)[0][1] == pytest.approx(logme(F, y))
 
     class FakeTensor:                       # torch-like outputs are converted with detach/cpu/numpy
         def __init__(self, a):
@@ -301,7 +303,7 @@ def test_rank_encoders_standardize_scores_z_scored_features_and_leaves_probabili
         ref = SCORES.get(name)(z, y)
         assert got["f"] == pytest.approx(ref, rel=1e-9) and got["w"] == pytest.approx(ref, rel=1e-6)
     # on the outputs as they are, the units change LogME
-    raw = dict(rank_encoders({"f": F, "w": wide}, None, y))
+    raw = dict(rank_encoders({"f": F, "w": wide}, None, y, standardize=False))
     assert abs(raw["f"] - raw["w"]) > 0.05
     # probability scores never see z-scored inputs
     for name in ("leep", "nce"):
