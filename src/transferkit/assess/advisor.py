@@ -6,8 +6,9 @@ training, from measured quantities only -- never from target labels.
 1. **shift tests** with p-values: kernel MMD (Gretton et al. 2012), energy distance (Szekely & Rizzo
    2004) and a classifier two-sample test (Lopez-Paz & Oquab 2017), see :mod:`.shift`;
 2. **distances**: proxy A-distance (Ben-David et al. 2007) and CORAL distance (Sun & Saenko 2016);
-3. **transferability** of the features on the *source* labels: LogME (You et al., ICML 2021); with
-   several candidate encoders or feature sets the one with the highest LogME is used;
+3. **transferability** of the features on the *source* labels: LogME (You et al., ICML 2021) on
+   the features z-scored per column, as :func:`~transferkit.assess.rank_encoders` scores them by
+   default; with several candidate encoders or feature sets the one with the highest LogME is used;
 4. **label shift**: black-box shift estimation (Lipton et al., ICML 2018) of the target class
    proportions from the source-only pilot model;
 5. **a pilot**: a source-only classifier against a few cheap adaptations (CORAL and subspace
@@ -366,7 +367,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
     """
     from transferkit.assess.distances import bbse, coral_distance, proxy_a_distance
     from transferkit.assess.shift import classifier_test, energy_test, mmd_test
-    from transferkit.assess.transferability import logme
+    from transferkit.assess.transferability import logme, standardize_columns
     from transferkit.core.registries import SHALLOW
     from transferkit.selection._registry import VALIDATORS
     from transferkit.selection.candidates import (
@@ -409,8 +410,8 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
     feats = {"input": (xs_in, xt_in)} if not candidates else _features(candidates, raw)
     t0 = time.perf_counter()
     sub = _subsample(len(ys), max_pilot_source, gen)
-    for name, (fs, _ft) in feats.items():
-        transfer[name] = {"logme": float(logme(fs[sub], ys[sub]))}
+    for name, (fs, _ft) in feats.items():  # on z-scored columns, as rank_encoders ranks encoders
+        transfer[name] = {"logme": float(logme(standardize_columns(fs[sub]), ys[sub]))}
     chosen = max(transfer, key=lambda n: (transfer[n]["logme"], -list(transfer).index(n)))
     xs, xt = feats[chosen]
     timings["transferability"] = time.perf_counter() - t0
