@@ -194,7 +194,9 @@ def _fit_shared(model: Any, method: Any, task: Task, tr_idx: np.ndarray, train_c
 
     bundle = nn.ModuleDict({"model": model, "method": method})
     if key not in memo and folder is not None and (folder / "model.pt").is_file():
-        memo[key] = (None, FitResult(**json.loads((folder / "fit.json").read_text())))
+        saved = json.loads((folder / "fit.json").read_text())
+        saved["keep_scores"] = {int(k): v for k, v in saved.get("keep_scores", {}).items()}  # JSON keys are text
+        memo[key] = (None, FitResult(**saved))
     if key in memo:
         state, fr = memo[key]
         if state is None:
