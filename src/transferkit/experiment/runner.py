@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from transferkit.core.errors import ConfigError, TransferkitError
+from transferkit.core.errors import TransferkitError
 from transferkit.core.seed import derive_seed, seed_everything
 from transferkit.data.dataset import SOURCE, Task
 from transferkit.experiment.config import ExperimentConfig, MethodSpec, SelectionSpec
@@ -401,11 +401,7 @@ def run_deep(task: Task, spec: MethodSpec, cfg: ExperimentConfig, run_dir: Path 
     method.setup(model.num_features, task.num_classes)
     tr_idx, val_idx = split if split is not None else _source_split(task, train_cfg.val_fraction, run_seed)
     select_fn = None
-    if train_cfg.keep != "last":
-        if not len(val_idx):
-            raise ConfigError(f"train.keep={train_cfg.keep!r} chooses the weights by the accuracy on held-out "
-                              "source samples, but none are held out; set train.val_fraction (e.g. 0.1) or "
-                              "train.keep: last", "train.keep")
+    if train_cfg.keep != "last" and len(val_idx):   # none held out: fit says what to set
 
         def select_fn(m: Any) -> float:
             return evaluate(m, task.train.x[val_idx], task.train.y[val_idx], task.num_classes)["accuracy"]

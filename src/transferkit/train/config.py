@@ -77,7 +77,6 @@ class TrainConfig:
         for key, ok, what in checks:
             if not ok:
                 raise ConfigError(f"got {getattr(self, key)!r}; must be {what}", f"train.{key}")
-
         from transferkit.finetune.base import finetune_spec
 
         self.finetune = finetune_spec(self.finetune, "train.finetune")
