@@ -236,6 +236,14 @@ def read_rows(paths: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def write_rows(rows: list[dict[str, Any]], path: str) -> None:
+    """CSV with the union of the rows' keys as columns (first seen first)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def fmt(v: Any, digits: int = 3, signed: bool = False) -> str:
     try:
         f = float(v)
@@ -313,10 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tables:
         rows = read_rows(args.tables)
         if args.csv:
-            with open(args.csv, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-                w.writeheader()
-                w.writerows(rows)
+            write_rows(rows, args.csv)
         if args.out:
             notes = Path(args.notes_file).read_text().strip() if args.notes_file else ""
             argv, skip = [], False
@@ -344,10 +349,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{t['task']}: {n}")
     print(f"wall time {time.perf_counter() - t0:.0f} s")
     if args.csv:
-        with open(args.csv, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-            w.writeheader()
-            w.writerows(rows)
+        write_rows(rows, args.csv)
     return 0
 
 

@@ -36,7 +36,7 @@ import yaml
 
 from transferkit.core.errors import ConfigError
 from transferkit.core.registry import suggest
-from transferkit.train.config import TrainConfig
+from transferkit.train.config import TrainConfig, keep_without_holdout
 
 TOP_KEYS = ("name", "seed", "data", "model", "train", "methods", "selection", "report", "notes",
             "share_source_training")
@@ -512,9 +512,7 @@ def validate_config(raw: dict[str, Any]) -> ExperimentConfig:
         for where, tc in ([("train", train)] if any(s.train is None for _, s in deep) else []) + \
                 [(f"methods[{i}].train", s.train) for i, s in deep if s.train is not None]:
             if tc.keep != "last" and tc.val_fraction == 0:
-                raise ConfigError(f"keep: {tc.keep} chooses the weights by the accuracy on held-out source "
-                                  "samples, but val_fraction is 0; set val_fraction (e.g. 0.1) or keep: last",
-                                  f"{where}.keep")
+                raise ConfigError(keep_without_holdout(tc.keep), f"{where}.keep")
     report = _report(raw.get("report"))
     share = raw.get("share_source_training", False)
     if not isinstance(share, bool):

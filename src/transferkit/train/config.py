@@ -9,6 +9,12 @@ from transferkit.core.errors import ConfigError
 from transferkit.core.params import bind_params
 
 
+def keep_without_holdout(keep: str) -> str:
+    """The error for ``keep`` other than ``last`` with no held-out source samples to choose by."""
+    return (f"keep: {keep} chooses the weights by the accuracy on held-out source samples, but none "
+            "are held out (val_fraction is 0); set train.val_fraction (e.g. 0.1) or keep: last")
+
+
 @dataclass
 class TrainConfig:
     """Settings of the one training loop (per run).

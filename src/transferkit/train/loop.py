@@ -31,7 +31,7 @@ from transferkit.core.seed import derive_seed
 from transferkit.data.dataset import DomainDataset
 from transferkit.methods.base import Batch, Method, Optim, Step
 from transferkit.train.checkpoint import load_checkpoint, save_checkpoint
-from transferkit.train.config import TrainConfig
+from transferkit.train.config import TrainConfig, keep_without_holdout
 
 if TYPE_CHECKING:
     from transferkit.finetune.base import GroupPlan, Strategy
@@ -303,9 +303,7 @@ def fit(
     target samples when the method does not adapt (``source_only``: plain fine-tuning)."""
     _check_domains(method, train)
     if cfg.keep != "last" and select_fn is None:
-        raise ConfigError(f"train.keep={cfg.keep!r} chooses the weights by the accuracy on held-out source "
-                          "samples, but none are held out; set train.val_fraction (e.g. 0.1) or "
-                          "train.keep: last", "train.keep")
+        raise ConfigError(keep_without_holdout(cfg.keep), "train.keep")
     if cfg.augment != "none" and method.makes_own_views:
         raise ConfigError(f"{type(method).__name__} draws its own weak and strong views of each batch; "
                           f"train.augment={cfg.augment!r} would augment them a second time; set train.augment: "
@@ -408,7 +406,7 @@ def _fit(model: nn.Module, method: Method, cfg: TrainConfig, applied: _Applied, 
         score = float(select_fn(model))  # type: ignore[misc]
         torch.set_rng_state(rng)
         kept["scores"][done] = score
-        if kept["step"] is None or score >= max(v for k, v in kept["scores"].items() if k != done):
+        if kept["step"] is None or score >= kept["scores"][kept["step"]]:
             kept["step"] = done  # ties: the later weights
             kept["state"] = {k: v.detach().clone() for k, v in bundle.state_dict().items()}
 
