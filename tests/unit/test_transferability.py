@@ -316,6 +316,24 @@ def test_rank_encoders_standardize_scores_z_scored_features_and_leaves_probabili
         rank_encoders({"bad": np.full((len(y), 2), np.nan)}, None, y, standardize=True)
 
 
+def test_standardize_columns_treats_rounding_noise_as_constant():
+    from transferkit.assess.transferability import standardize_columns
+
+    F, y = _task(n=120, d=4, C=2, sep=0.5, seed=23)
+    # a constant computed two ways: 0.1 + 0.2 != 0.3 in floating point, and the rows that differ
+    # are exactly one class's; blown up to +-1 it would be a perfect (and meaningless) predictor
+    noisy = np.where(y == 0, 0.1 + 0.2, 0.3)
+    assert noisy.std() > 0
+    z = standardize_columns(np.column_stack([F, noisy]))
+    assert np.all(z[:, -1] == 0.0)
+    assert logme(z, y) == pytest.approx(logme(standardize_columns(np.column_stack([F, np.zeros(len(y))])), y))
+    # a real variation far below the column's magnitude is kept, z-scored
+    small = 1e6 + 1e-3 * F[:, 0]
+    ref = (small - small.mean()) / small.std()
+    assert np.allclose(standardize_columns(small[:, None])[:, 0], ref, atol=1e-6)
+    assert np.all(standardize_columns(np.zeros((5, 2))) == 0.0)
+
+
 def test_logme_warns_when_the_evidence_has_no_finite_maximum():
     r = np.random.default_rng(23)
     rows = r.normal(size=(20, 200))

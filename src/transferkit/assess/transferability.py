@@ -409,15 +409,22 @@ def _to_numpy(out: Any) -> np.ndarray:
 
 
 def standardize_columns(features: Any) -> np.ndarray:
-    """Z-score every column of ``features`` ``(n, d)`` over its rows (float64); a column with no
-    variance becomes 0. What a linear probe fitted after ``StandardScaler`` sees."""
+    """Z-score every column of ``features`` ``(n, d)`` over its rows (float64); a constant column
+    becomes 0. What a linear probe fitted after ``StandardScaler`` sees.
+
+    A column counts as constant when its standard deviation is within rounding error of its
+    largest magnitude (at most ``n * eps * max|column|``): a constant computed in floating point
+    (e.g. 0.1 + 0.2 on some rows, 0.3 on others) must not be blown up into a +-1 feature of pure
+    rounding noise."""
     f = np.asarray(features, dtype=np.float64)
     if f.ndim != 2:
         raise DataError(f"features must be 2-d (n, d); got shape {f.shape}")
     if not np.all(np.isfinite(f)):
         raise DataError("features contain NaN or infinite values; clean or impute them before scoring")
     sd = f.std(axis=0)
-    return np.divide(f - f.mean(axis=0), sd, out=np.zeros_like(f), where=sd > 0)
+    scale = np.abs(f).max(axis=0, initial=0.0)
+    informative = sd > len(f) * np.finfo(np.float64).eps * scale
+    return np.divide(f - f.mean(axis=0), sd, out=np.zeros_like(f), where=informative)
 
 
 def rank_encoders(encoders: Mapping[str, Callable[[np.ndarray], Any] | Any], x: Any = None,
