@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -100,3 +101,68 @@ def test_assess_default_digits_under_a_minute(capsys):
     assert code == 0, err
     assert "mnist->uci" in out and "p-value" in out and "Advice:" in out
     assert seconds < 60, f"took {seconds:.1f} s"
+
+
+def _image_files(tmp_path):
+    r = np.random.default_rng(1)
+    ys, yt = np.arange(60) % 2, np.arange(40) % 2
+    base = np.zeros((2, 1, 16, 16), dtype=np.float32)
+    base[0, :, :, :8], base[1, :, :, 8:] = 1.0, 1.0    # left half lit vs right half lit
+    xs = base[ys] + 0.2 * r.normal(size=(60, 1, 16, 16)).astype(np.float32)
+    xt = 0.6 * base[yt] + 0.3 + 0.2 * r.normal(size=(40, 1, 16, 16)).astype(np.float32)
+    xs, xt = np.clip(xs, 0.0, 1.0), np.clip(xt, 0.0, 1.0)      # float images hold values in [0, 1]
+    np.savez(tmp_path / "si.npz", x=xs, y=ys)
+    np.savez(tmp_path / "ti.npz", x=xt, y=yt)
+    return str(tmp_path / "si.npz"), str(tmp_path / "ti.npz")
+
+
+def test_assess_encoders_scores_each_candidate_and_caches_features(tmp_path, capsys, network_blocked):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    src, tgt = _image_files(tmp_path)
+    enc = "efficientnet_lite0:pretrained=false,image_size=32"
+    argv = ("assess", "--source", src, "--target", tgt, "--encoder", "input", "--encoder", enc,
+            "--cache-dir", str(tmp_path / "cache"), "--permutations", "60", "--out", str(tmp_path / "rep"))
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "logme (input)" in out and f"logme ({enc})" in out
+    assert f"{enc}: extracted 60x1280" in out and f"{enc}: extracted 40x1280" in out
+    rep = json.loads((tmp_path / "rep" / "report.json").read_text())
+    (a,) = rep["tasks"].values()
+    assert set(a["transferability"]) == {"input", enc}
+    chosen = max(a["transferability"], key=lambda n: a["transferability"][n]["logme"])
+    assert a["data"]["features"] == chosen
+    # the same candidates again: features from the cache, the same advice and scores
+    code, out2, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert f"{enc}: cache hit: 60x1280" in out2 and f"{enc}: cache hit: 40x1280" in out2
+    rep2 = json.loads((tmp_path / "rep" / "report.json").read_text())
+    (b,) = rep2["tasks"].values()
+    assert b["transferability"] == a["transferability"] and b["recommendation"] == a["recommendation"]
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ("efficientnet_lite1", "unknown encoder 'efficientnet_lite1'.*efficientnet_lite0"),
+    ("efficientnet_lite0:image_sise=32", "image_sise"),
+    ("efficientnet_lite0:image_size", "must look like key=value"),
+    ("input:x=1", "takes no parameters"),
+])
+def test_assess_encoder_errors_come_before_any_work(tmp_path, capsys, spec, needle):
+    """A bad --encoder is refused before the data are read (here the files do not even exist)."""
+    code, out, err = run_cli(capsys, "assess", "--source", str(tmp_path / "missing_s.npz"),
+                             "--target", str(tmp_path / "missing_t.npz"), "--encoder", spec)
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert re.search(needle, err), err
+
+
+def test_assess_encoder_that_cannot_read_the_samples_is_named(tmp_path, capsys):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    src, tgt = _files(tmp_path)     # 5 numbers per sample, no image
+    code, _out, err = run_cli(capsys, "assess", "--source", src, "--target", tgt, "--encoder",
+                             "efficientnet_lite0:pretrained=false", "--cache-dir", str(tmp_path / "c"))
+    assert code == 2 and "Traceback" not in err
+    assert "--encoder efficientnet_lite0:pretrained=false on the samples of" in err, err
+
+
+def test_assess_encoder_given_twice_is_refused(capsys):
+    code, out, err = run_cli(capsys, "assess", "--encoder", "input", "--encoder", "input")
+    assert code == 2 and "given twice" in err and out == ""

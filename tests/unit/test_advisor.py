@@ -163,3 +163,22 @@ def test_deep_pilot_adds_a_small_dann():
     rows = {r["name"]: r for r in a.pilot}
     assert rows["dann"]["kind"] == "deep" and rows["deep_source_only"]["kind"] == "deep"
     assert rows["dann"]["scores"]["iwcv"] is not None and "gain" in rows["dann"]
+
+
+def test_finetunable_names_the_trainable_candidates():
+    from transferkit.assess.advisor import _trainable
+
+    names = ["input", "enc"]
+    assert _trainable(True, names)("input") and not _trainable(False, names)("enc")
+    only_enc = _trainable(["enc"], names)
+    assert only_enc("enc") and not only_enc("input")
+    assert _trainable({"enc"}, names)("enc")
+    with pytest.raises(ConfigError, match="'nope'.*candidates: input, enc"):
+        _trainable(["nope"], names)
+    with pytest.raises(ConfigError, match="list of candidate names"):
+        _trainable("enc", names)
+    # checked by advise before any test or pilot runs
+    x, y = _blobs(60, 0)
+    with pytest.raises(ConfigError, match="'other'"):
+        advise(x, x, source_labels=y, candidates={"a": lambda v: v}, finetunable=["other"],
+               n_permutations=60)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -342,7 +342,7 @@ def _deep_candidates(xs: np.ndarray, ys: np.ndarray, xt: np.ndarray, split: tupl
 
 def advise(source: Any, target: Any = None, *, source_labels: Any = None,
            candidates: Mapping[str, Callable[[Any], Any] | tuple[Any, Any]] | None = None,
-           finetunable: bool = False, classifier: str = "logreg",
+           finetunable: bool | Collection[str] = False, classifier: str = "logreg",
            pilot: Sequence[Any] = DEFAULT_PILOT, validator: str | None = None,
            deep: bool = False, deep_steps: int = 300, n_permutations: int = 200,
            max_test_samples: int = 2000, max_pilot_source: int | None = 3000,
@@ -355,7 +355,8 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
     :class:`~transferkit.data.Task` holding both (target labels, if any, are never read).
     ``candidates``: optional encoders or feature sets, name -> callable (raw inputs -> features) or
     ``(source_features, target_features)``; the one with the highest LogME on the source labels is
-    assessed (``finetunable``: the encoders can be trained, which enables ``fine_tune``).
+    assessed (``finetunable``: True when every candidate is an encoder that can be trained, or the
+    names of those that can; the ``fine_tune`` advice needs the chosen one to be trainable).
     ``classifier``: ``logreg`` (default), ``svm`` or ``1nn``, used by every pilot pipeline.
     ``pilot``: the cheap adaptations (shallow method names, or ``(label, name, params)``);
     ``deep=True`` adds a small MLP trained on the source alone and with DANN (``deep_steps``).
@@ -400,6 +401,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
     specs = _pilot_specs(pilot, classifier)
     for _, name, _p in specs:
         SHALLOW.entry(name, "pilot")
+    trainable = _trainable(finetunable, list(candidates) if candidates else ["input"])
 
     xs_in, ys, xt_in, raw = _unpack(source, target, source_labels)
     K = int(ys.max()) + 1
@@ -523,7 +525,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
         tests=[(t.method, t.p_value) for t in tests], proxy_a=distances["proxy_a"],
         source_only_guard=(bool(base["guard"].ok), list(base["guard"].reasons)),
         label_shift_tv=label_shift.get("tv"), pilot=rows, validator=vname,
-        source_accuracy=src_acc, finetunable=finetunable, features=chosen, rules=th)
+        source_accuracy=src_acc, finetunable=trainable(chosen), features=chosen, rules=th)
     if rec == "adapt":
         r = next(r for r in rows if r["name"] == pick)
         pipe = {"method": r["method"], "params": r["params"], "features": chosen, "label": r["name"]}
@@ -553,6 +555,22 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
               "n_classes": K, "features": chosen, "n_pilot_source": len(sub),
               "n_test_source": len(i_s), "n_test_target": len(i_t)},
         timings=timings, embedding=emb)
+
+
+def _trainable(finetunable: bool | Collection[str], names: Sequence[str]) -> Callable[[str], bool]:
+    """``advise``'s ``finetunable`` checked against the candidate ``names``: whether a candidate's
+    encoder can be trained."""
+    if isinstance(finetunable, bool):
+        return lambda name: finetunable
+    if isinstance(finetunable, str) or not isinstance(finetunable, Collection):
+        raise ConfigError(f"advise: finetunable must be True/False or a list of candidate names, "
+                          f"got {finetunable!r}")
+    unknown = [n for n in finetunable if n not in names]
+    if unknown:
+        raise ConfigError(f"advise: finetunable names {unknown} are not candidates; candidates: "
+                          f"{', '.join(names)}")
+    allowed = set(finetunable)
+    return lambda name: name in allowed
 
 
 def decide(*, tests: Sequence[tuple[str, float]], proxy_a: float,

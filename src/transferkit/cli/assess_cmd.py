@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "arguments: the built-in digits shift (MNIST -> UCI).",
         epilog="examples:\n  transferkit assess\n"
                "  transferkit assess --source src.npz --target tgt.npz --out assess/\n"
-               "  transferkit assess --config exp.yaml --task C-A\n",
+               "  transferkit assess --config exp.yaml --task C-A\n"
+               "  transferkit assess --encoder input --encoder efficientnet_lite0:image_size=64\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--source", help="labelled source file (.npz, .csv, .svmlight, .mat)")
@@ -34,6 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--validator", default=None,
                    help="label-free validator of the pilot (default: the library default; "
                         "see 'transferkit list validators')")
+    p.add_argument("--encoder", action="append", default=None, metavar="NAME[:key=value,...]",
+                   help="candidate encoder (repeat for several): 'input' (the samples as they are) or a "
+                        "registered encoder with its parameters (see 'transferkit list encoders'), e.g. "
+                        "efficientnet_lite0:pretrained=false. Each one's frozen features (cached on disk) "
+                        "are scored by LogME on the source labels and the best one is assessed")
+    p.add_argument("--cache-dir", default=None,
+                   help="feature cache folder of --encoder (default: the library's cache folder)")
     p.add_argument("--deep", action="store_true", help="add a small DANN to the pilot (slower)")
     p.add_argument("--permutations", type=int, default=200,
                    help="permutations of the MMD and energy tests (default: 200)")
@@ -93,6 +102,70 @@ def _tasks(args: argparse.Namespace) -> tuple[str, list[object]]:
     return desc, [data.load_task(n) for n in names]
 
 
+def parse_encoder_specs(specs: list[str] | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """``--encoder`` values -> ``[(label, name, params)]``: ``input`` or ``NAME[:key=value,...]``
+    of a registered encoder. Names and parameters are checked here, before any data is read."""
+    from transferkit.core.errors import ConfigError
+    from transferkit.core.params import bind_params
+    from transferkit.core.registries import ENCODERS
+    from transferkit.experiment.config import _parse_value
+
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for spec in specs or ():
+        label = spec.strip()
+        name, _, rest = label.partition(":")
+        name = name.strip()
+        if any(label == seen for seen, _, _ in out):
+            raise ConfigError(f"--encoder {label!r} is given twice; give each candidate once")
+        if name == "input":
+            if rest.strip():
+                raise ConfigError(f"--encoder {label!r}: 'input' (the samples as they are) takes no "
+                                  "parameters")
+            out.append((label, name, {}))
+            continue
+        entry = ENCODERS.entry(name, "--encoder")   # unknown names: the error lists the known ones
+        params: dict[str, Any] = {}
+        for item in filter(None, (t.strip() for t in rest.split(","))):
+            key, eq, text = item.partition("=")
+            if not eq or not key.strip():
+                raise ConfigError(f"--encoder {label!r}: parameter {item!r} must look like key=value "
+                                  "(e.g. efficientnet_lite0:pretrained=false,image_size=64)")
+            params[key.strip()] = _parse_value(text.strip())
+        out.append((label, name, bind_params(entry.obj, params, path=f"--encoder {label}")))
+    return out
+
+
+def encoder_candidates(encoders: list[tuple[str, str, dict[str, Any]]], *, seed: int = 0,
+                       cache_dir: str | None = None, label: str = "") -> dict[str, Any]:
+    """``advise`` candidates: label -> a callable giving the frozen features of raw samples (from
+    the feature cache when an entry exists). Randomly initialised weights come from ``seed``."""
+    import torch
+
+    from transferkit.core.errors import ConfigError, DataError
+    from transferkit.models.cache import FeatureCache
+    from transferkit.models.encoders import create_encoder
+
+    cache = FeatureCache(cache_dir)
+    out: dict[str, Any] = {}
+    for lbl, name, params in encoders:
+        if name == "input":
+            out[lbl] = lambda x: x
+            continue
+        torch.manual_seed(seed)   # the initialisation of an encoder without pretrained weights
+        enc = create_encoder(name, params, path=f"--encoder {lbl}")
+
+        def features(x: Any, enc: Any = enc, lbl: str = lbl) -> Any:
+            try:
+                got = cache.features(enc, x, progress=False, desc=f"{label} {lbl}".strip())
+            except (ConfigError, DataError) as e:   # e.g. texts given to an image encoder
+                raise DataError(f"--encoder {lbl} on the samples of {label or 'the task'}: {e}") from e
+            print(f"{label}: {lbl}: {got.describe()}" if label else f"{lbl}: {got.describe()}", flush=True)
+            return got.features
+
+        out[lbl] = features
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     import datetime as _dt
 
@@ -101,6 +174,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.permutations < 1:
         raise ConfigError(f"--permutations must be at least 1, got {args.permutations}")
+    encoders = parse_encoder_specs(args.encoder)   # unknown names and bad parameters fail before any work
     desc, tasks = _tasks(args)
     for task in tasks:  # before any work: every task needs both domains
         if task.train.is_source.all():
@@ -109,7 +183,11 @@ def main(args: argparse.Namespace) -> int:
                             "'text_files' or 'image_folders': data.params.target)")
     results = {}
     for task in tasks:
-        advice = advise(task, classifier=args.classifier, validator=args.validator, deep=args.deep,
+        candidates = encoder_candidates(encoders, seed=args.seed, cache_dir=args.cache_dir,
+                                        label=task.name) if encoders else None
+        advice = advise(task, candidates=candidates,
+                        finetunable=[lbl for lbl, name, _ in encoders or () if name != "input"],
+                        classifier=args.classifier, validator=args.validator, deep=args.deep,
                         n_permutations=args.permutations, seed=args.seed,
                         embedding=None if args.embedding == "off" or args.out is None else args.embedding)
         results[task.name] = advice
