@@ -13,14 +13,16 @@ from transferkit.assess import (
     SCORES,
     gbc,
     hscore,
+    hscore_shrinkage,
     leep,
     logme,
     nce,
+    parc,
     rank_encoders,
     transrate,
 )
 from transferkit.assess.transferability import LogMEDegenerateWarning, logme_details
-from transferkit.core.errors import DataError, UnknownNameError
+from transferkit.core.errors import ConfigError, DataError, UnknownNameError
 
 
 def _task(n=60, d=4, C=3, sep=1.5, seed=0):
@@ -228,7 +230,82 @@ def test_transrate_matches_loops():
     assert transrate(G, g, eps=0.5) == pytest.approx(loop_transrate(G, g, 0.5), rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["logme", "hscore", "gbc", "transrate"])
+def loop_parc(F, y, n_components):
+    """PARC from its definition: PCA by an eigendecomposition of the covariance, each axis
+    oriented so that its largest-magnitude score is positive, z-score, Pearson between every pair
+    of rows with loops, then scipy's Spearman over the pairs i < j."""
+    from scipy.stats import spearmanr
+
+    Z = F - F.mean(axis=0)
+    if n_components is not None:
+        w, V = np.linalg.eigh(np.cov(Z, rowvar=False))
+        Z = Z @ V[:, np.argsort(w)[::-1][:n_components]]
+        for k in range(Z.shape[1]):
+            if Z[np.argmax(np.abs(Z[:, k])), k] < 0:
+                Z[:, k] = -Z[:, k]
+    Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
+    Yh = np.eye(int(max(y)) + 1)[y]
+
+    def pearson(a, b):
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        num = sum((u - ma) * (v - mb) for u, v in zip(a, b))
+        den = math.sqrt(sum((u - ma) ** 2 for u in a) * sum((v - mb) ** 2 for v in b))
+        return num / den
+
+    pairs = [(i, j) for i in range(len(F)) for j in range(i + 1, len(F))]
+    df = [1 - pearson(Z[i].tolist(), Z[j].tolist()) for i, j in pairs]
+    dl = [1 - pearson(Yh[i].tolist(), Yh[j].tolist()) for i, j in pairs]
+    return 100 * spearmanr(df, dl)[0]
+
+
+def test_ledoit_wolf_shrinkage_matches_scikit_learn():
+    from sklearn.covariance import ledoit_wolf_shrinkage as sk_shrinkage
+
+    from transferkit.assess.transferability import ledoit_wolf_shrinkage
+
+    for n, d, seed in [(50, 5, 1), (30, 80, 2), (200, 3, 3)]:
+        F = np.random.default_rng(seed).normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + 2.0
+        alpha, mu = ledoit_wolf_shrinkage(F)
+        assert alpha == pytest.approx(sk_shrinkage(F), rel=1e-9, abs=1e-12)
+        Fc = F - F.mean(axis=0)
+        assert mu == pytest.approx(np.trace(Fc.T @ Fc / n) / d, rel=1e-12)
+    # isotropic data: nothing to shrink towards, alpha stays in [0, 1]
+    a, _ = ledoit_wolf_shrinkage(np.random.default_rng(4).normal(size=(400, 4)))
+    assert 0.0 <= a <= 1.0
+
+
+def test_hscore_shrinkage_matches_the_direct_formula():
+    from sklearn.covariance import ledoit_wolf_shrinkage as sk_shrinkage
+
+    for n, d, C, seed in [(60, 4, 3, 12), (25, 40, 3, 13)]:     # n > d, and d > n (S singular)
+        F, y = _task(n=n, d=d, C=C, sep=1.0, seed=seed)
+        a = sk_shrinkage(F)
+        Fc = F - F.mean(axis=0)
+        S = Fc.T @ Fc / n
+        G = np.array([Fc[y == c].mean(axis=0) for c in y])
+        direct = np.trace(np.linalg.inv((1 - a) * S + a * np.trace(S) / d * np.eye(d)) @ ((1 - a) * G.T @ G / n))
+        assert hscore_shrinkage(F, y) == pytest.approx(direct, rel=1e-8)
+    with pytest.raises(DataError, match="constant"):
+        hscore_shrinkage(np.ones((10, 3)), np.arange(10) % 2)
+
+
+def test_parc_matches_its_definition():
+    F, y = _task(n=24, d=6, C=3, sep=1.0, seed=14)
+    assert parc(F, y, n_components=4) == pytest.approx(loop_parc(F, y, 4), rel=1e-9)
+    assert parc(F, y, n_components=None) == pytest.approx(loop_parc(F, y, None), rel=1e-9)
+    # the score does not depend on the sign an eigensolver gives an axis
+    assert parc(-F, y, n_components=4) == pytest.approx(parc(F, y, n_components=4), rel=1e-9)
+    # above max_samples a random subset of that size is scored, reproducibly
+    G, g = _task(n=300, d=5, C=2, sep=1.0, seed=15)
+    assert parc(G, g, max_samples=50, seed=1) == parc(G, g, max_samples=50, seed=1)
+    assert parc(G, g, max_samples=50, seed=1) != parc(G, g, max_samples=None)
+    with pytest.raises(ConfigError, match="n_components"):
+        parc(F, y, n_components=0)
+    with pytest.raises(ConfigError, match="max_samples"):
+        parc(F, y, max_samples=2)
+
+
+@pytest.mark.parametrize("name", ["logme", "hscore", "hscore_shrinkage", "gbc", "transrate", "parc"])
 def test_feature_scores_prefer_informative_features(name):
     F, y = _task(n=150, d=6, C=3, sep=2.0, seed=10)
     noise = np.random.default_rng(11).normal(size=F.shape)
@@ -240,10 +317,12 @@ def test_feature_scores_prefer_informative_features(name):
 # registry and rank_encoders
 # ---------------------------------------------------------------------------------------------
 def test_scores_registered_with_kind_and_description():
-    assert set(SCORES.names()) == {"logme", "leep", "nce", "hscore", "gbc", "transrate"}
+    assert set(SCORES.names()) == {"logme", "leep", "nce", "hscore", "hscore_shrinkage", "gbc",
+                                   "transrate", "parc"}
     kinds = {e.name: e.tags["kind"] for e in SCORES.entries()}
-    assert kinds == {"logme": "features", "hscore": "features", "gbc": "features",
-                     "transrate": "features", "leep": "probs", "nce": "probs"}
+    assert kinds == {"logme": "features", "hscore": "features", "hscore_shrinkage": "features",
+                     "gbc": "features", "transrate": "features", "parc": "features", "leep": "probs",
+                     "nce": "probs"}
     assert all(e.description for e in SCORES.entries())
 
 

@@ -8,7 +8,8 @@ Pure functions on arrays (no training loop, no torch):
   CORAL distance, sliced Wasserstein, MMD^2, energy distance; :func:`bbse` estimates target class
   proportions under label shift;
 - transferability scores (:mod:`~transferkit.assess.transferability`, registry :data:`SCORES`):
-  ``logme``, ``leep``, ``nce``, ``hscore``, ``gbc``, ``transrate`` (higher = more transferable),
+  ``logme``, ``leep``, ``nce``, ``hscore``, ``hscore_shrinkage``, ``gbc``, ``transrate``, ``parc``
+  (higher = more transferable),
   and :func:`rank_encoders`;
 - the advisor (:mod:`~transferkit.assess.advisor`): :func:`advise` runs the tests, distances,
   LogME, a label-shift estimate and a quick pilot (source-only vs cheap adaptations judged by the
@@ -46,9 +47,11 @@ from transferkit.assess.shift import (
 from transferkit.assess.transferability import (
     gbc,
     hscore,
+    hscore_shrinkage,
     leep,
     logme,
     nce,
+    parc,
     rank_encoders,
     transrate,
 )
@@ -56,8 +59,8 @@ from transferkit.assess.transferability import (
 __all__ = [
     "DISTANCES", "RECOMMENDATIONS", "RULES", "SCORES", "SHIFT_TESTS", "Advice", "LabelShiftEstimate",
     "ShiftTestResult", "advise", "bbse", "decide", "embed_2d",
-    "classifier_test", "coral_distance", "energy_distance", "energy_test", "gbc", "hscore", "leep",
-    "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "permutation_test", "proxy_a_distance",
-    "rank_encoders",
+    "classifier_test", "coral_distance", "energy_distance", "energy_test", "gbc", "hscore",
+    "hscore_shrinkage", "leep", "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "parc",
+    "permutation_test", "proxy_a_distance", "rank_encoders",
     "shift_test", "sliced_wasserstein", "transrate",
 ]

@@ -2,9 +2,9 @@
 target task, estimated without fine-tuning. Higher = more transferable for every score.
 
 Feature scores take encoder features ``X`` ``(n, d)`` of the target samples and their labels
-``(n,)``: :func:`logme`, :func:`hscore`, :func:`gbc`, :func:`transrate`. Probability scores take
-the source model's class probabilities ``(n, C_s)`` on the target samples (source label space) and
-the target labels: :func:`leep`, :func:`nce`. Each is registered in
+``(n,)``: :func:`logme`, :func:`hscore`, :func:`hscore_shrinkage`, :func:`gbc`, :func:`transrate`,
+:func:`parc`. Probability scores take the source model's class probabilities ``(n, C_s)`` on the
+target samples (source label space) and the target labels: :func:`leep`, :func:`nce`. Each is registered in
 :data:`~transferkit.assess._registry.SCORES` with tag ``kind`` = ``"features"`` or ``"probs"``.
 :func:`rank_encoders` scores several encoders at once.
 
@@ -397,6 +397,115 @@ def transrate(features: Any, labels: Any, *, eps: float = 1e-4,
         w = len(Zc) / n if class_weighting == "frequency" else 1.0 / len(classes)
         cond += w * coding_rate(Zc, eps)
     return float(total - cond)
+
+
+# ----------------------------------------------------------------------------------------------
+# shrinkage H-score, PARC
+# ----------------------------------------------------------------------------------------------
+def ledoit_wolf_shrinkage(X: np.ndarray) -> tuple[float, float]:
+    """``(alpha, mu)`` of the Ledoit-Wolf covariance ``(1 - alpha) S + alpha mu I`` of the rows of
+    ``X`` ``(n, d)`` (centred here; ``S = Xc'Xc / n``, ``mu = tr(S) / d``), Ledoit & Wolf, "A
+    well-conditioned estimator for large-dimensional covariance matrices", JMVA 2004: with the
+    normalised Frobenius norm ``|A|^2 = tr(AA') / d``, ``delta^2 = |S - mu I|^2``,
+    ``beta^2 = min(delta^2, sum_k |x_k x_k' - S|^2 / n^2)`` and ``alpha = beta^2 / delta^2``
+    (0 when ``S = mu I``). Cost ``O(n d min(n, d))``: the squared norms come from the smaller of
+    ``Xc'Xc`` and ``Xc Xc'``."""
+    Xc = np.asarray(X, dtype=np.float64)
+    Xc = Xc - Xc.mean(axis=0)
+    n, d = Xc.shape
+    gram = Xc.T @ Xc if d <= n else Xc @ Xc.T          # same non-zero spectrum, same |.|_F
+    s_sq = float(np.sum(gram * gram)) / n**2            # |S|_F^2 (unnormalised)
+    mu = float(np.trace(gram)) / (n * d)
+    row_sq = np.einsum("ij,ij->i", Xc, Xc)              # |x_k|^2
+    delta = (s_sq - 2.0 * mu * mu * d + d * mu * mu) / d   # |S - mu I|^2, normalised
+    beta = (float(np.sum(row_sq**2)) - n * s_sq) / (n**2 * d)
+    if delta <= 0.0:
+        return 0.0, mu
+    return float(min(max(beta, 0.0), delta) / delta), mu
+
+
+@SCORES.register("hscore_shrinkage", description="shrinkage H-score: H-score with the Ledoit-Wolf "
+                                                  "feature covariance (Ibrahim et al. 2022)",
+                 kind="features")
+def hscore_shrinkage(features: Any, labels: Any) -> float:
+    """Shrinkage-based H-score ``H_alpha`` (Ibrahim, Ponomareva & Mazumder, "Newer is not always
+    better: Rethinking transferability metrics, their peculiarities, stability and performance",
+    ECML-PKDD 2022): ``tr(cov_alpha(f)^-1 (1 - alpha) cov(E[f | y]))`` with the Ledoit-Wolf
+    estimate ``cov_alpha(f) = (1 - alpha) S + alpha mu I`` (:func:`ledoit_wolf_shrinkage`) in place
+    of the sample covariance, which :func:`hscore` inverts and which is ill-conditioned when ``d``
+    is not small against ``n``. Both covariances use ``n``. Computed in the right singular vectors
+    of the centred features (the class means lie in their span), so ``d > n`` costs
+    ``O(n d min(n, d))``, not ``O(d^3)``.
+    """
+    F, codes, classes = check_features_labels(features, labels, "hscore_shrinkage")
+    n = len(F)
+    if n < 2:
+        raise DataError("hscore_shrinkage: needs at least 2 samples")
+    X = F - F.mean(axis=0)
+    alpha, mu = ledoit_wolf_shrinkage(X)
+    if mu <= 0.0:
+        raise DataError("hscore_shrinkage: every feature is constant; the score is undefined")
+    Y = _one_hot(codes, len(classes))
+    G = ((Y.T @ X) / Y.sum(axis=0)[:, None])[codes]    # each sample's class mean (centred)
+    _, sv, Vt = np.linalg.svd(X, full_matrices=False)
+    lam = (1.0 - alpha) * sv**2 / n + alpha * mu        # eigenvalues of cov_alpha on that span
+    between = np.sum((G @ Vt.T) ** 2, axis=0) / n       # diagonal of V' cov(E[f|y]) V
+    keep = lam > lam.max() * 1e-12                      # alpha = 0 with a null direction: G has none
+    return float((1.0 - alpha) * np.sum(between[keep] / lam[keep]))
+
+
+def _row_correlation_distances(Z: np.ndarray) -> np.ndarray:
+    """``1 - corr(z_i, z_j)`` over the rows of ``Z``, as a condensed vector (``i < j``); a constant
+    row has correlation 0 with every other row."""
+    Zc = Z - Z.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(Zc, axis=1)
+    Zn = np.divide(Zc, norm[:, None], out=np.zeros_like(Zc), where=norm[:, None] > 0)
+    iu = np.triu_indices(len(Z), 1)
+    return 1.0 - (Zn @ Zn.T)[iu]
+
+
+@SCORES.register("parc", description="PARC: Spearman correlation of the pairwise sample "
+                                      "dissimilarities of features and labels (Bolya et al. 2021)",
+                 kind="features")
+def parc(features: Any, labels: Any, *, n_components: int | None = 32, max_samples: int | None = 5000,
+         seed: int = 0) -> float:
+    """PARC (Bolya, Mittapalli & Hoffman, "Scalable Diverse Model Selection for Accessible Transfer
+    Learning", NeurIPS 2021): 100 x the Spearman correlation between the representation
+    dissimilarity matrices of the features and of the one-hot labels, over the pairs ``i < j``;
+    dissimilarity = 1 - Pearson correlation of two samples' vectors.
+
+    As in the authors' code, the features are projected on their top ``n_components`` principal
+    axes (32; None keeps the features as they are), then z-scored per column. A sample's
+    correlation depends on the sign of each axis, which PCA leaves open: each axis is oriented so
+    that its largest-magnitude score is positive (scikit-learn's convention). The matrices have
+    ``n^2`` entries: above ``max_samples`` samples a random subset of that size (``seed``) is
+    scored (None: all).
+    """
+    F, codes, classes = check_features_labels(features, labels, "parc")
+    if n_components is not None and (isinstance(n_components, bool) or not isinstance(n_components, int)
+                                     or n_components < 1):
+        raise ConfigError(f"parc: n_components must be a positive integer or None, got {n_components!r}")
+    if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
+                                    or max_samples < 3):
+        raise ConfigError(f"parc: max_samples must be an integer >= 3 or None, got {max_samples!r}")
+    if len(F) < 3:
+        raise DataError("parc: needs at least 3 samples")
+    if max_samples is not None and len(F) > max_samples:
+        idx = np.sort(np.random.default_rng(seed).choice(len(F), size=max_samples, replace=False))
+        F, codes = F[idx], codes[idx]
+    Z = _pca(F, n_components)
+    if n_components is not None and n_components < min(F.shape):   # projected: orient the axes
+        Z = Z * np.where(Z[np.argmax(np.abs(Z), axis=0), np.arange(Z.shape[1])] < 0, -1.0, 1.0)
+    sd = Z.std(axis=0)
+    Z = np.divide(Z - Z.mean(axis=0), sd, out=np.zeros_like(Z), where=sd > 0)
+    d_feat = _row_correlation_distances(Z)
+    d_lab = _row_correlation_distances(_one_hot(codes, len(classes)))
+    from scipy.stats import rankdata
+
+    rf, rl = rankdata(d_feat), rankdata(d_lab)
+    rf, rl = rf - rf.mean(), rl - rl.mean()
+    den = math.sqrt(float(rf @ rf) * float(rl @ rl))
+    return 0.0 if den == 0.0 else float(100.0 * (rf @ rl) / den)
 
 
 # ----------------------------------------------------------------------------------------------
