@@ -433,9 +433,9 @@ def hscore_shrinkage(features: Any, labels: Any) -> float:
     ECML-PKDD 2022): ``tr(cov_alpha(f)^-1 (1 - alpha) cov(E[f | y]))`` with the Ledoit-Wolf
     estimate ``cov_alpha(f) = (1 - alpha) S + alpha mu I`` (:func:`ledoit_wolf_shrinkage`) in place
     of the sample covariance, which :func:`hscore` inverts and which is ill-conditioned when ``d``
-    is not small against ``n``. Both covariances use ``n``. Computed in the right singular vectors
-    of the centred features (the class means lie in their span), so ``d > n`` costs
-    ``O(n d min(n, d))``, not ``O(d^3)``.
+    is not small against ``n``. Both covariances use ``n``. Computed in the eigenbasis of the
+    centred features' smaller Gram matrix (the class means lie in their row span), so ``d > n``
+    costs ``O(n d min(n, d) + min(n, d)^3)``, not ``O(d^3)``.
     """
     F, codes, classes = check_features_labels(features, labels, "hscore_shrinkage")
     n = len(F)
@@ -446,10 +446,15 @@ def hscore_shrinkage(features: Any, labels: Any) -> float:
     if mu <= 0.0:
         raise DataError("hscore_shrinkage: every feature is constant; the score is undefined")
     Y = _one_hot(codes, len(classes))
-    G = ((Y.T @ X) / Y.sum(axis=0)[:, None])[codes]    # each sample's class mean (centred)
-    _, sv, Vt = np.linalg.svd(X, full_matrices=False)
-    lam = (1.0 - alpha) * sv**2 / n + alpha * mu        # eigenvalues of cov_alpha on that span
-    between = np.sum((G @ Vt.T) ** 2, axis=0) / n       # diagonal of V' cov(E[f|y]) V
+    P = Y / Y.sum(axis=0)                               # class averaging: G = (P' X)[codes]
+    if X.shape[1] <= n:                                 # X = U diag(sqrt(w)) V': the smaller Gram's eigh
+        w, V = np.linalg.eigh(X.T @ X)
+        proj = (P.T @ X @ V)[codes]                     # G V
+    else:
+        w, U = np.linalg.eigh(X @ X.T)
+        proj = (P.T @ U)[codes] * np.sqrt(np.maximum(w, 0.0))   # G V = P'X X'U / sqrt(w) = P'U sqrt(w)
+    lam = (1.0 - alpha) * np.maximum(w, 0.0) / n + alpha * mu   # eigenvalues of cov_alpha on that span
+    between = np.sum(proj**2, axis=0) / n               # diagonal of V' cov(E[f|y]) V
     keep = lam > lam.max() * 1e-12                      # alpha = 0 with a null direction: G has none
     return float((1.0 - alpha) * np.sum(between[keep] / lam[keep]))
 
