@@ -18,7 +18,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-
 from rank_encoders_digits import FEATURE_SCORES, kendall
 
 
