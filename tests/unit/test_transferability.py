@@ -230,17 +230,20 @@ def test_transrate_matches_loops():
     assert transrate(G, g, eps=0.5) == pytest.approx(loop_transrate(G, g, 0.5), rel=1e-9)
 
 
-def loop_parc(F, y, n_components):
+def loop_parc(F, y, n_components, orient=True, flip=None):
     """PARC from its definition: PCA by an eigendecomposition of the covariance, each axis
     oriented so that its largest-magnitude score is positive, z-score, Pearson between every pair
-    of rows with loops, then scipy's Spearman over the pairs i < j."""
+    of rows with loops, then scipy's Spearman over the pairs i < j. ``orient=False`` keeps the
+    eigensolver's signs, with axis ``flip`` negated."""
     from scipy.stats import spearmanr
 
     Z = F - F.mean(axis=0)
     if n_components is not None:
         w, V = np.linalg.eigh(np.cov(Z, rowvar=False))
         Z = Z @ V[:, np.argsort(w)[::-1][:n_components]]
-        for k in range(Z.shape[1]):
+        if flip is not None:
+            Z[:, flip] = -Z[:, flip]
+        for k in range(Z.shape[1] if orient else 0):
             if Z[np.argmax(np.abs(Z[:, k])), k] < 0:
                 Z[:, k] = -Z[:, k]
     Z = (Z - Z.mean(axis=0)) / Z.std(axis=0)
@@ -289,12 +292,25 @@ def test_hscore_shrinkage_matches_the_direct_formula():
         hscore_shrinkage(np.ones((10, 3)), np.arange(10) % 2)
 
 
-def test_parc_matches_its_definition():
+def test_parc_matches_its_definition(monkeypatch):
     F, y = _task(n=24, d=6, C=3, sep=1.0, seed=14)
     assert parc(F, y, n_components=4) == pytest.approx(loop_parc(F, y, 4), rel=1e-9)
     assert parc(F, y, n_components=None) == pytest.approx(loop_parc(F, y, None), rel=1e-9)
-    # the score does not depend on the sign an eigensolver gives an axis
-    assert parc(-F, y, n_components=4) == pytest.approx(parc(F, y, n_components=4), rel=1e-9)
+    # the sign an eigensolver gives an axis changes the samples' correlations ...
+    assert abs(loop_parc(F, y, 4, orient=False, flip=0) - loop_parc(F, y, 4, orient=False)) > 0.1
+    # ... but not the score: an eigensolver returning the top axis negated
+    eigh = np.linalg.eigh
+
+    def flipped(a):
+        w, V = eigh(a)
+        V = V.copy()
+        V[:, np.argmax(w)] *= -1.0
+        return w, V
+
+    before = parc(F, y, n_components=4)
+    monkeypatch.setattr(np.linalg, "eigh", flipped)
+    assert parc(F, y, n_components=4) == pytest.approx(before, rel=1e-9)
+    monkeypatch.undo()
     # above max_samples a random subset of that size is scored, reproducibly
     G, g = _task(n=300, d=5, C=2, sep=1.0, seed=15)
     assert parc(G, g, max_samples=50, seed=1) == parc(G, g, max_samples=50, seed=1)
