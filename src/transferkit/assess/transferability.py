@@ -417,7 +417,7 @@ def ledoit_wolf_shrinkage(X: np.ndarray) -> tuple[float, float]:
     s_sq = float(np.sum(gram * gram)) / n**2            # |S|_F^2 (unnormalised)
     mu = float(np.trace(gram)) / (n * d)
     row_sq = np.einsum("ij,ij->i", Xc, Xc)              # |x_k|^2
-    delta = (s_sq - 2.0 * mu * mu * d + d * mu * mu) / d   # |S - mu I|^2, normalised
+    delta = (s_sq - d * mu * mu) / d                    # |S - mu I|^2 = |S|^2 - 2 mu tr(S) + d mu^2, normalised
     beta = (float(np.sum(row_sq**2)) - n * s_sq) / (n**2 * d)
     if delta <= 0.0:
         return 0.0, mu
