@@ -110,28 +110,27 @@ def _tasks(args: argparse.Namespace, encoded: bool = False) -> tuple[str, list[A
     return desc, [data.load_task(n) for n in names]
 
 
-def parse_encoder_specs(specs: list[str] | None) -> list[tuple[str, str, dict[str, Any]]]:
-    """``--encoder`` values -> ``[(label, name, params)]``: ``input`` or ``NAME[:key=value,...]``
-    of a registered encoder. Names and parameters are checked here, before any data is read."""
+def parse_encoder_specs(specs: list[str] | None, cache_dir: str | None = None) -> dict[str, Any]:
+    """``--encoder`` values -> ``{label: EncodedInputs or None}`` (None: ``input``, the samples as
+    they are). ``NAME[:key=value,...]`` names a registered encoder; names and parameters are checked
+    here, before any data is read; the encoders are built on first use."""
     from transferkit.core.errors import ConfigError
-    from transferkit.core.params import bind_params
-    from transferkit.core.registries import ENCODERS
+    from transferkit.data.encoded import EncodedInputs
     from transferkit.experiment.config import _parse_value
 
-    out: list[tuple[str, str, dict[str, Any]]] = []
+    out: dict[str, Any] = {}
     for spec in specs or ():
         label = spec.strip()
         name, _, rest = label.partition(":")
         name = name.strip()
-        if any(label == seen for seen, _, _ in out):
+        if label in out:
             raise ConfigError(f"--encoder {label!r} is given twice; give each candidate once")
         if name == "input":
             if rest.strip():
                 raise ConfigError(f"--encoder {label!r}: 'input' (the samples as they are) takes no "
                                   "parameters")
-            out.append((label, name, {}))
+            out[label] = None
             continue
-        entry = ENCODERS.entry(name, "--encoder")   # unknown names: the error lists the known ones
         params: dict[str, Any] = {}
         for item in filter(None, (t.strip() for t in rest.split(","))):
             key, eq, text = item.partition("=")
@@ -139,38 +138,31 @@ def parse_encoder_specs(specs: list[str] | None) -> list[tuple[str, str, dict[st
                 raise ConfigError(f"--encoder {label!r}: parameter {item!r} must look like key=value "
                                   "(e.g. efficientnet_lite0:pretrained=false,image_size=64)")
             params[key.strip()] = _parse_value(text.strip())
-        out.append((label, name, bind_params(entry.obj, params, path=f"--encoder {label}")))
+        try:   # unknown names: the error lists the known ones
+            out[label] = EncodedInputs(name, params, cache_dir=cache_dir, progress=False)
+        except ConfigError as e:
+            raise ConfigError(f"--encoder {label!r}: {e}") from e
     return out
 
 
-def encoder_candidates(encoders: list[tuple[str, str, dict[str, Any]]], *, seed: int = 0,
-                       cache_dir: str | None = None, label: str = "") -> dict[str, Any]:
-    """``advise`` candidates: label -> a callable giving the frozen features of raw samples (from
-    the feature cache when an entry exists). Randomly initialised weights come from ``seed``."""
-    import torch
-
+def encoder_candidates(encoders: dict[str, Any], source: Any, target: Any, *, task: str) -> dict[str, Any]:
+    """``advise`` candidates of one task: label -> ``(source features, target features)`` from each
+    encoder (through the feature cache; ``input``: the samples themselves)."""
     from transferkit.core.errors import ConfigError, DataError
-    from transferkit.models.cache import FeatureCache
-    from transferkit.models.encoders import create_encoder
 
-    cache = FeatureCache(cache_dir)
     out: dict[str, Any] = {}
-    for lbl, name, params in encoders:
-        if name == "input":
-            out[lbl] = lambda x: x
+    for lbl, enc in encoders.items():
+        if enc is None:
+            out[lbl] = (source, target)
             continue
-        torch.manual_seed(seed)   # the initialisation of an encoder without pretrained weights
-        enc = create_encoder(name, params, path=f"--encoder {lbl}")
-
-        def features(x: Any, enc: Any = enc, lbl: str = lbl) -> Any:
+        feats = []
+        for part, raw in (("source", source), ("target", target)):
             try:
-                got = cache.features(enc, x, progress=False, desc=f"{label} {lbl}".strip())
+                feats.append(enc(raw, label=f"{task} {part}"))
             except (ConfigError, DataError) as e:   # e.g. texts given to an image encoder
-                raise DataError(f"--encoder {lbl} on the samples of {label or 'the task'}: {e}") from e
-            print(f"{label}: {lbl}: {got.describe()}" if label else f"{lbl}: {got.describe()}", flush=True)
-            return got.features
-
-        out[lbl] = features
+                raise DataError(f"--encoder {lbl} on the samples of {task}: {e}") from e
+            print(f"{task}: {lbl}: {enc.log[f'{task} {part}']['summary']}", flush=True)
+        out[lbl] = tuple(feats)
     return out
 
 
@@ -183,24 +175,36 @@ def main(args: argparse.Namespace) -> int:
 
     if args.permutations < 1:
         raise ConfigError(f"--permutations must be at least 1, got {args.permutations}")
-    encoders = parse_encoder_specs(args.encoder)   # unknown names and bad parameters fail before any work
+    # unknown names and bad parameters fail before any work
+    encoders = parse_encoder_specs(args.encoder, args.cache_dir)
     desc, tasks = _tasks(args, encoded=bool(encoders))
     for task in tasks:  # before any work: every task needs both domains
         if (len(task.target_texts) == 0) if isinstance(task, TextTask) else task.train.is_source.all():
             raise DataError(f"task {task.name!r} has no target samples; assess compares the labelled source "
                             "with unlabelled target data: give the data set a target (for 'files', "
                             "'text_files' or 'image_folders': data.params.target)")
-        if isinstance(task, TextTask) and any(name == "input" for _, name, _ in encoders):
+        if isinstance(task, TextTask) and any(enc is None for enc in encoders.values()):
             raise ConfigError(f"task {task.name!r} holds texts, which are not features: drop '--encoder input' "
                               "and compare text encoders (e.g. --encoder minilm)", "--encoder")
+    if encoders:
+        import torch
+
+        for enc in encoders.values():   # built once, for every task
+            if enc is not None:
+                torch.manual_seed(args.seed)   # the initialisation of an encoder without pretrained weights
+                enc.encoder  # noqa: B018
     results = {}
     for task in tasks:
-        candidates = encoder_candidates(encoders, seed=args.seed, cache_dir=args.cache_dir,
-                                        label=task.name) if encoders else None
-        inputs = ({"source": task.source_texts, "target": task.target_texts,
-                   "source_labels": task.source_labels} if isinstance(task, TextTask) else {"source": task})
+        if isinstance(task, TextTask):
+            inputs = {"source": task.source_texts, "target": task.target_texts,
+                      "source_labels": task.source_labels}
+            raw = (task.source_texts, task.target_texts)
+        else:
+            inputs = {"source": task}
+            raw = (task.train.x[task.train.is_source], task.train.x[~task.train.is_source])
+        candidates = encoder_candidates(encoders, *raw, task=task.name) if encoders else None
         advice = advise(**inputs, candidates=candidates,
-                        finetunable=[lbl for lbl, name, _ in encoders or () if name != "input"],
+                        finetunable=[lbl for lbl, enc in encoders.items() if enc is not None],
                         classifier=args.classifier, validator=args.validator, deep=args.deep,
                         n_permutations=args.permutations, seed=args.seed,
                         embedding=None if args.embedding == "off" or args.out is None else args.embedding)
