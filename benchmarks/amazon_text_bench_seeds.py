@@ -16,7 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
-TASKS = [f"{s}-{t}" for s in "BDEK" for t in "BDEK" if s != t]
+from amazon_text_finetune_table import TASKS
 
 
 def read_bench(folder: Path, method: str) -> tuple[int, dict[str, dict]]:

@@ -238,13 +238,13 @@ def _unpack(source: Any, target: Any, source_labels: Any, *, encoded: bool = Fal
         if target is None or source_labels is None:
             raise ConfigError("advise: give source, source_labels and target arrays (or a "
                               "DomainDataset / Task)")
-        if encoded and not (_is_numeric(source) and _is_numeric(target)):
-            raw = (source, target)      # e.g. lists of texts, for text encoders
-        else:
-            raw = (np.asarray(source), np.asarray(target))
+        raw = (source, target)
         ys = source_labels
     ys = np.asarray(ys)
-    if encoded and not (_is_numeric(raw[0]) and _is_numeric(raw[1])):
+    numeric = _is_numeric(raw[0]) and _is_numeric(raw[1])
+    if numeric:
+        raw = (np.asarray(raw[0]), np.asarray(raw[1]))
+    if encoded and not numeric:         # e.g. lists of texts, for text encoders
         xs_f = xt_f = None
         if len(raw[0]) == 0 or len(raw[1]) == 0:
             raise DataError(f"advise: the source ({len(raw[0])}) and target ({len(raw[1])}) samples must "

@@ -412,8 +412,17 @@ def ledoit_wolf_shrinkage(X: np.ndarray) -> tuple[float, float]:
     ``Xc'Xc`` and ``Xc Xc'``."""
     Xc = np.asarray(X, dtype=np.float64)
     Xc = Xc - Xc.mean(axis=0)
+    return _ledoit_wolf(Xc, _small_gram(Xc))
+
+
+def _small_gram(Xc: np.ndarray) -> np.ndarray:
+    """The smaller of ``Xc'Xc`` and ``Xc Xc'``: the same non-zero spectrum and Frobenius norm."""
+    return Xc.T @ Xc if Xc.shape[1] <= Xc.shape[0] else Xc @ Xc.T
+
+
+def _ledoit_wolf(Xc: np.ndarray, gram: np.ndarray) -> tuple[float, float]:
+    """:func:`ledoit_wolf_shrinkage` of centred ``Xc`` given its :func:`_small_gram`."""
     n, d = Xc.shape
-    gram = Xc.T @ Xc if d <= n else Xc @ Xc.T          # same non-zero spectrum, same |.|_F
     s_sq = float(np.sum(gram * gram)) / n**2            # |S|_F^2 (unnormalised)
     mu = float(np.trace(gram)) / (n * d)
     row_sq = np.einsum("ij,ij->i", Xc, Xc)              # |x_k|^2
@@ -442,16 +451,17 @@ def hscore_shrinkage(features: Any, labels: Any) -> float:
     if n < 2:
         raise DataError("hscore_shrinkage: needs at least 2 samples")
     X = F - F.mean(axis=0)
-    alpha, mu = ledoit_wolf_shrinkage(X)
+    gram = _small_gram(X)
+    alpha, mu = _ledoit_wolf(X, gram)
     if mu <= 0.0:
         raise DataError("hscore_shrinkage: every feature is constant; the score is undefined")
     Y = _one_hot(codes, len(classes))
     P = Y / Y.sum(axis=0)                               # class averaging: G = (P' X)[codes]
     if X.shape[1] <= n:                                 # X = U diag(sqrt(w)) V': the smaller Gram's eigh
-        w, V = np.linalg.eigh(X.T @ X)
+        w, V = np.linalg.eigh(gram)
         proj = (P.T @ X @ V)[codes]                     # G V
     else:
-        w, U = np.linalg.eigh(X @ X.T)
+        w, U = np.linalg.eigh(gram)
         proj = (P.T @ U)[codes] * np.sqrt(np.maximum(w, 0.0))   # G V = P'X X'U / sqrt(w) = P'U sqrt(w)
     lam = (1.0 - alpha) * np.maximum(w, 0.0) / n + alpha * mu   # eigenvalues of cov_alpha on that span
     between = np.sum(proj**2, axis=0) / n               # diagonal of V' cov(E[f|y]) V
@@ -501,16 +511,12 @@ def parc(features: Any, labels: Any, *, n_components: int | None = 32, max_sampl
     Z = _pca(F, n_components)
     if n_components is not None and n_components < min(F.shape):   # projected: orient the axes
         Z = Z * np.where(Z[np.argmax(np.abs(Z), axis=0), np.arange(Z.shape[1])] < 0, -1.0, 1.0)
-    sd = Z.std(axis=0)
-    Z = np.divide(Z - Z.mean(axis=0), sd, out=np.zeros_like(Z), where=sd > 0)
-    d_feat = _row_correlation_distances(Z)
+    d_feat = _row_correlation_distances(standardize_columns(Z))
     d_lab = _row_correlation_distances(_one_hot(codes, len(classes)))
-    from scipy.stats import rankdata
+    from scipy.stats import spearmanr
 
-    rf, rl = rankdata(d_feat), rankdata(d_lab)
-    rf, rl = rf - rf.mean(), rl - rl.mean()
-    den = math.sqrt(float(rf @ rf) * float(rl @ rl))
-    return 0.0 if den == 0.0 else float(100.0 * (rf @ rl) / den)
+    rho = float(spearmanr(d_feat, d_lab).statistic)
+    return 0.0 if math.isnan(rho) else 100.0 * rho      # NaN: one side constant (e.g. a single class)
 
 
 # ----------------------------------------------------------------------------------------------

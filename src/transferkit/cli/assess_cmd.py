@@ -105,7 +105,7 @@ def _tasks(args: argparse.Namespace, encoded: bool = False) -> tuple[str, list[A
                 except AttributeError:
                     raise ConfigError(f"unknown task {t!r}; tasks: {', '.join(names)}", "--task") from None
         names = picked
-    if encoded and hasattr(data, "load_texts") and getattr(data, "encoded", "-") is None:
+    if encoded and hasattr(data, "load_texts"):   # a text set without an encoder (checked above)
         return desc, [data.load_texts(n) for n in names]
     return desc, [data.load_task(n) for n in names]
 

@@ -58,8 +58,9 @@ BENCH_PRESETS: dict[str, dict[str, Any]] = {
         # warm-up then cosine decay, gradient clipping 1.0; 10 % of the source held out, and, as
         # there, the weights of the epoch with the best held-out source accuracy are kept (ties:
         # the later epoch; train.keep). Target-free runs train once per source
-        # (share_source_training). Long reviews keep their first 32 and last 94 word pieces (head_tail): with it, held-out *source* accuracy
-        # was higher on all four source domains (benchmarks/results/amazon_reviews_text_truncation.md).
+        # (share_source_training). Long reviews keep their first 32 and last 94 word pieces
+        # (head_tail): with it, held-out *source* accuracy was higher on all four source domains
+        # (benchmarks/results/amazon_reviews_text_truncation.md).
         "finetune": {
             "data_params": {"encoder": "minilm", "representation": "inputs",
                             "encoder_params": {"max_length": 128, "truncation": "head_tail"}},
