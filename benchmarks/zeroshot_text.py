@@ -27,6 +27,13 @@ fine-tuning result of ``amazon_reviews_text_truncation.md``, where keeping the e
 reported as obtained, in ``zeroshot_text_head_tail.md`` / ``.csv``; the self-training row stays the
 pipeline judged against the issue's 65, as in ``zeroshot_text.md``. This is the third zero-shot
 attempt on the same held-out halves (headline, then self-training, now the truncation).
+Sentence means (added 2026-11-25, before its run; protocol in
+``results/zeroshot_text_sentences_PROTOCOL.md``): ``--segment sentence`` embeds every review as
+the normalised mean of the unit MiniLM embeddings of its sentences
+(:func:`transferkit.models.sentences.sentence_mean_embeddings`; each sentence embedded alone,
+through the feature cache) instead of in one pass; every row is re-run unchanged on these
+embeddings, in ``zeroshot_text_sentences.md`` / ``.csv``. This is the fourth attempt on the same
+held-out halves.
 """
 
 from __future__ import annotations
@@ -77,13 +84,19 @@ def main() -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--truncation", default="head", choices=("head", "head_tail"),
                     help="how reviews longer than 256 word pieces are cut (minilm encoder parameter)")
+    ap.add_argument("--segment", default="text", choices=("text", "sentence"),
+                    help="embed a review in one pass, or as the mean of its sentences' embeddings")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     args = ap.parse_args()
+    if args.segment == "sentence" and args.truncation != "head":
+        ap.error("--segment sentence embeds sentences, which are short: leave --truncation at head")
     suffix = "" if args.truncation == "head" else f"_{args.truncation}"
+    suffix += "" if args.segment == "text" else "_sentences"
 
     import torch
 
     from transferkit.data.text import AmazonReviewsText
+    from transferkit.models.sentences import sentence_mean_embeddings
     from transferkit.zeroshot import DescriptionClassifier
 
     torch.set_num_threads(args.threads)
@@ -95,11 +108,17 @@ def main() -> int:
     acc: dict[str, dict[str, float]] = {name: {} for name, *_ in configs}
     cache_lines = []
     for key, dom in DOMAINS.items():
-        _, y = ds.domain_texts(key)
+        texts, y = ds.domain_texts(key)
         tr, te = ds.target_split(key)
-        feats = ds.domain_x(key)  # frozen MiniLM features from the feature cache
-        cache_lines.append(f"{dom}: {ds.encoded.log[dom]['summary']}")
         enc = ds.encoded.encoder  # the same encoder (identity) as the cached features
+        if args.segment == "text":
+            feats = ds.domain_x(key)  # frozen MiniLM features from the feature cache
+            cache_lines.append(f"{dom}: {ds.encoded.log[dom]['summary']}")
+        else:  # each sentence embedded alone (feature cache), averaged per review
+            sent = sentence_mean_embeddings(enc, texts, use_cache=True, cache_dir=args.cache_dir, progress=False)
+            feats = sent.embeddings
+            cache_lines.append(f"{dom}: {sent.summary} ({np.mean(sent.counts):.1f} sentences per review, "
+                               f"at most {sent.counts.max()})")
         for name, desc, center, extra in configs:
             kw = {"descriptions": desc} if isinstance(desc, dict) else {"classes": ["negative", "positive"],
                                                                         "template": desc}
@@ -125,9 +144,14 @@ def main() -> int:
                f"{args.threads} torch thread(s)")
     cmd = (f"OPENBLAS_NUM_THREADS={args.threads} OMP_NUM_THREADS={args.threads} MKL_NUM_THREADS={args.threads} "
            "HF_HUB_OFFLINE=1 python benchmarks/zeroshot_text.py"
-           + ("" if args.truncation == "head" else f" --truncation {args.truncation} --threads {args.threads}"))
+           + ("" if args.truncation == "head" else f" --truncation {args.truncation}")
+           + ("" if args.segment == "text" else f" --segment {args.segment}")
+           + ("" if args.threads == 1 else f" --threads {args.threads}"))
     kept = ("256 tokens" if args.truncation == "head" else
             "256 tokens, a longer review keeping its first 64 and last 190 word pieces (head+tail)")
+    if args.segment == "sentence":
+        kept = ("here the normalised mean of the unit embeddings of the review's sentences, each embedded "
+                "alone (cut after . ! ? and at line breaks; `transferkit.models.sentences`)")
     head = " / ".join(f'"{t}"' for t in HEADLINE["negative"])
     headp = " / ".join(f'"{t}"' for t in HEADLINE["positive"])
     lines = [f"<!-- produced by: {cmd} -->",

@@ -25,6 +25,11 @@ the normalised embeddings is trained on them; the head then re-scores the texts 
 Predictions come from the last head. Still no labels: the only supervision is the descriptions.
 Gera et al. fine-tune an entailment model on the pseudo-labels; here the encoder stays frozen and
 only the linear head learns, so embeddings can come from the feature cache.
+
+``segment="sentence"`` embeds a text as the normalised mean of its sentences' unit embeddings
+(:mod:`transferkit.models.sentences`) instead of in one pass: the cosine with a class is then,
+up to a positive factor, the mean of its sentences' cosines. Precomputed embeddings
+(:meth:`DescriptionClassifier.predict_embeddings`) are taken as they are.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from transferkit.core.errors import ConfigError, DataError
 
-__all__ = ["DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
+__all__ = ["SEGMENTS", "DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
+
+#: how :class:`DescriptionClassifier` embeds a text: in one pass, or as the mean of its sentences
+SEGMENTS = ("text", "sentence")
 
 
 def _normalize_rows(a: np.ndarray) -> np.ndarray:
@@ -134,7 +142,8 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
     ``encode(texts, batch_size=...)``. ``center``: subtract the mean embedding of the unlabelled
     texts given to :meth:`fit`. ``self_train_rounds``/``self_train_fraction``/``self_train_C``:
     self-training of a linear head on pseudo-labelled unlabelled texts (module docstring; 0 rounds:
-    off). Fitted: ``classes_``, ``class_embeddings_`` ``(K, d)``, ``text_mean_`` (``center=True``),
+    off). ``segment``: ``"text"`` embeds each text in one pass, ``"sentence"`` as the mean of its
+    sentences (module docstring). Fitted: ``classes_``, ``class_embeddings_`` ``(K, d)``, ``text_mean_`` (``center=True``),
     ``head_`` (self-training), ``pseudo_counts_`` (pseudo-labels per class and round), ``encoder_``.
 
     ``fit`` needs no labels: ``DescriptionClassifier(descriptions=...).fit()`` embeds the
@@ -147,7 +156,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
                  classes: Sequence[Any] | None = None, template: str | Sequence[str] = "{}",
                  encoder: Any = "minilm", encoder_params: dict[str, Any] | None = None, center: bool = False,
                  self_train_rounds: int = 0, self_train_fraction: float = 0.2, self_train_C: float = 1.0,
-                 batch_size: int = 64) -> None:
+                 segment: str = "text", batch_size: int = 64) -> None:
         self.descriptions = descriptions
         self.classes = classes
         self.template = template
@@ -157,6 +166,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
         self.self_train_rounds = self_train_rounds
         self.self_train_fraction = self_train_fraction
         self.self_train_C = self_train_C
+        self.segment = segment
         self.batch_size = batch_size
 
     def _descriptions(self) -> dict[Any, list[str]]:
@@ -187,6 +197,8 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"got {rounds!r}; expected an integer >= 0 (0: no self-training)", "self_train_rounds")
         if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
             raise ConfigError(f"got {frac!r}; expected a fraction in (0, 1]", "self_train_fraction")
+        if self.segment not in SEGMENTS:
+            raise ConfigError(f"got {self.segment!r}; expected one of {', '.join(map(repr, SEGMENTS))}", "segment")
         desc = self._descriptions()
         self.encoder_ = self._build_encoder()
         self.classes_, self.class_embeddings_ = embed_descriptions(self.encoder_, desc, batch_size=self.batch_size)
@@ -244,6 +256,10 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"X: expected a list of texts, got {type(X).__name__}")
         if len(X) == 0:
             raise DataError("X: no texts")
+        if self.segment == "sentence":
+            from transferkit.models.sentences import sentence_mean_embeddings
+
+            return sentence_mean_embeddings(self.encoder_, list(X), batch_size=self.batch_size).embeddings
         return _encode(self.encoder_, list(X), self.batch_size)
 
     def _check_embeddings(self, E: Any) -> np.ndarray:
