@@ -17,6 +17,7 @@ from transferkit.assess import (
     leep,
     logme,
     nce,
+    nleep,
     parc,
     rank_encoders,
     transrate,
@@ -321,7 +322,41 @@ def test_parc_matches_its_definition(monkeypatch):
         parc(F, y, max_samples=2)
 
 
-@pytest.mark.parametrize("name", ["logme", "hscore", "hscore_shrinkage", "gbc", "transrate", "parc"])
+def test_nleep_is_leep_of_a_gaussian_mixture_on_the_pca_features():
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
+    F, y = _task(n=90, d=8, C=3, sep=1.0, seed=16)
+    F[:, 0] *= 6.0                                   # a dominant axis: 80 % keeps fewer than 8
+    Z = PCA(n_components=0.8, svd_solver="full").fit_transform(F)
+    assert 1 < Z.shape[1] < 8
+    post = GaussianMixture(n_components=15, covariance_type="full", random_state=0).fit(Z).predict_proba(Z)
+    assert nleep(F, y) == pytest.approx(loop_leep(post, y), rel=1e-6)
+    # the count of components follows the classes; fewer samples than components: one per sample
+    post2 = GaussianMixture(n_components=6, covariance_type="diag", random_state=3).fit(Z).predict_proba(Z)
+    assert nleep(F, y, components_per_class=2, covariance_type="diag", seed=3) == pytest.approx(
+        loop_leep(post2, y), rel=1e-6)
+    assert math.isfinite(nleep(F[:8], y[:8], covariance_type="spherical"))
+
+
+def test_nleep_bounds():
+    r = np.random.default_rng(17)
+    y = np.repeat(np.arange(3), 40)
+    F = np.eye(3)[y] * 50.0 + r.normal(size=(120, 3))   # one tight cluster per class
+    assert -0.05 < nleep(F, y) <= 0.0
+    shuffled = r.permutation(y)                          # labels unrelated to the clusters
+    assert nleep(F, shuffled) < -0.8                     # near -log 3 = -1.10
+    with pytest.raises(ConfigError, match="variance"):
+        nleep(F, y, variance=0.0)
+    with pytest.raises(ConfigError, match="components_per_class"):
+        nleep(F, y, components_per_class=0)
+    with pytest.raises(ConfigError, match="covariance_type"):
+        nleep(F, y, covariance_type="dense")
+    with pytest.raises(DataError, match="constant"):
+        nleep(np.ones((10, 3)), np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("name", ["logme", "hscore", "hscore_shrinkage", "gbc", "transrate", "parc", "nleep"])
 def test_feature_scores_prefer_informative_features(name):
     F, y = _task(n=150, d=6, C=3, sep=2.0, seed=10)
     noise = np.random.default_rng(11).normal(size=F.shape)
@@ -334,10 +369,10 @@ def test_feature_scores_prefer_informative_features(name):
 # ---------------------------------------------------------------------------------------------
 def test_scores_registered_with_kind_and_description():
     assert set(SCORES.names()) == {"logme", "leep", "nce", "hscore", "hscore_shrinkage", "gbc",
-                                   "transrate", "parc"}
+                                   "transrate", "parc", "nleep"}
     kinds = {e.name: e.tags["kind"] for e in SCORES.entries()}
     assert kinds == {"logme": "features", "hscore": "features", "hscore_shrinkage": "features",
-                     "gbc": "features", "transrate": "features", "parc": "features", "leep": "probs",
+                     "gbc": "features", "transrate": "features", "parc": "features", "nleep": "features", "leep": "probs",
                      "nce": "probs"}
     assert all(e.description for e in SCORES.entries())
 

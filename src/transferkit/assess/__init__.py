@@ -51,6 +51,7 @@ from transferkit.assess.transferability import (
     leep,
     logme,
     nce,
+    nleep,
     parc,
     rank_encoders,
     transrate,
@@ -60,7 +61,7 @@ __all__ = [
     "DISTANCES", "RECOMMENDATIONS", "RULES", "SCORES", "SHIFT_TESTS", "Advice", "LabelShiftEstimate",
     "ShiftTestResult", "advise", "bbse", "decide", "embed_2d",
     "classifier_test", "coral_distance", "energy_distance", "energy_test", "gbc", "hscore",
-    "hscore_shrinkage", "leep", "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "parc",
+    "hscore_shrinkage", "leep", "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "nleep", "parc",
     "permutation_test", "proxy_a_distance", "rank_encoders",
     "shift_test", "sliced_wasserstein", "transrate",
 ]

@@ -3,7 +3,7 @@ target task, estimated without fine-tuning. Higher = more transferable for every
 
 Feature scores take encoder features ``X`` ``(n, d)`` of the target samples and their labels
 ``(n,)``: :func:`logme`, :func:`hscore`, :func:`hscore_shrinkage`, :func:`gbc`, :func:`transrate`,
-:func:`parc`. Probability scores take the source model's class probabilities ``(n, C_s)`` on the
+:func:`parc`, :func:`nleep`. Probability scores take the source model's class probabilities ``(n, C_s)`` on the
 target samples (source label space) and the target labels: :func:`leep`, :func:`nce`. Each is registered in
 :data:`~transferkit.assess._registry.SCORES` with tag ``kind`` = ``"features"`` or ``"probs"``.
 :func:`rank_encoders` scores several encoders at once.
@@ -517,6 +517,66 @@ def parc(features: Any, labels: Any, *, n_components: int | None = 32, max_sampl
 
     rho = float(spearmanr(d_feat, d_lab).statistic)
     return 0.0 if math.isnan(rho) else 100.0 * rho      # NaN: one side constant (e.g. a single class)
+
+
+def _pca_variance(F: np.ndarray, fraction: float) -> np.ndarray:
+    """Centred ``F`` projected on its fewest top principal axes whose variances sum to at least
+    ``fraction`` of the total (``fraction`` = 1 keeps every axis with non-zero variance)."""
+    Fc = F - F.mean(axis=0)
+    n, d = Fc.shape
+    if n >= d:
+        w, V = np.linalg.eigh(Fc.T @ Fc)
+    else:
+        w, V = np.linalg.eigh(Fc @ Fc.T)
+    w, V = np.maximum(w[::-1], 0.0), V[:, ::-1]
+    if w[0] <= 0.0:
+        raise DataError("every feature is constant; there is no principal axis to keep")
+    share = np.cumsum(w) / w.sum()
+    k = min(int(np.searchsorted(share, fraction * (1 - 1e-12))) + 1, int(np.sum(w > w[0] * 1e-12)))
+    return Fc @ V[:, :k] if n >= d else V[:, :k] * np.sqrt(w[:k])
+
+
+@SCORES.register("nleep", description="NLEEP: LEEP with a Gaussian mixture's posteriors on the PCA "
+                                       "features in place of a source model's (Li et al. 2021)",
+                 kind="features")
+def nleep(features: Any, labels: Any, *, variance: float = 0.8, components_per_class: int = 5,
+          covariance_type: str = "full", max_iter: int = 100, seed: int = 0) -> float:
+    """NLEEP (Li, Jia, Wang, Ke, Lin & Gong, "Ranking Neural Checkpoints", CVPR 2021): LEEP
+    (:func:`leep`) with the "source label" of a sample replaced by its posterior over the
+    components of a Gaussian mixture fitted to the features, so that it needs features only.
+
+    As in the paper: the features are projected on their fewest principal axes that keep
+    ``variance`` (80 %) of the total variance; a mixture of ``components_per_class`` (5) x C
+    Gaussians with ``covariance_type`` covariances ("full", as scikit-learn's default) is fitted by
+    EM (``max_iter``, k-means initialisation with ``seed``); then ``LEEP(posteriors, labels)`` (<= 0;
+    0 when the components determine the labels). With fewer samples than components, the count
+    drops to the number of samples. Cost: one EM iteration is ``O(n K k^2)`` for ``k`` kept axes
+    and ``K`` components.
+    """
+    F, codes, classes = check_features_labels(features, labels, "nleep")
+    if isinstance(variance, bool) or not isinstance(variance, (int, float)) or not 0 < variance <= 1:
+        raise ConfigError(f"nleep: variance must be a fraction in (0, 1], got {variance!r}")
+    if isinstance(components_per_class, bool) or not isinstance(components_per_class, int) or components_per_class < 1:
+        raise ConfigError(f"nleep: components_per_class must be a positive integer, got {components_per_class!r}")
+    if covariance_type not in ("full", "tied", "diag", "spherical"):
+        raise ConfigError(f"nleep: covariance_type must be 'full', 'tied', 'diag' or 'spherical', "
+                          f"got {covariance_type!r}")
+    if len(F) < 2:
+        raise DataError("nleep: needs at least 2 samples")
+    try:
+        Z = _pca_variance(F, float(variance))
+    except DataError as exc:
+        raise DataError(f"nleep: {exc}") from exc
+    from sklearn.mixture import GaussianMixture
+
+    k = min(components_per_class * len(classes), len(Z))
+    gmm = GaussianMixture(n_components=k, covariance_type=covariance_type, max_iter=max_iter, random_state=seed)
+    try:
+        gmm.fit(Z)
+    except ValueError as exc:   # a component collapsed on too few distinct points
+        raise DataError(f"nleep: the Gaussian mixture could not be fitted ({exc}); use "
+                        "covariance_type='diag' or fewer components_per_class") from exc
+    return leep(gmm.predict_proba(Z), codes)
 
 
 # ----------------------------------------------------------------------------------------------
