@@ -157,6 +157,44 @@ def test_minilm_features_through_the_cache(minilm, tmp_path):
     assert not ht.hit and ht.key not in (first.key, other.key)
 
 
+def test_minilm_sentence_segment(minilm, tmp_path):
+    """segment='sentence': each sentence embedded alone by the same network, then the normalised
+    mean of the unit embeddings (or, without normalisation, their plain mean); frozen features
+    only; its own cache key."""
+    from transferkit.models.cache import FeatureCache
+    from transferkit.models.encoders import create_encoder
+
+    texts = ["Great sound. The battery died after two days! Do not buy it.", "Works fine", "Love it.\nFive stars."]
+    enc = create_encoder("minilm", {"max_length": 64, "segment": "sentence"})
+    got = enc.encode(texts, batch_size=2)
+    sentences = [["Great sound.", "The battery died after two days!", "Do not buy it."], ["Works fine"],
+                 ["Love it.", "Five stars."]]
+    expected = []
+    for sents in sentences:
+        e = np.stack([minilm.encode([t])[0] for t in sents]).astype(np.float64)   # one at a time
+        m = (e / np.linalg.norm(e, axis=1, keepdims=True)).mean(axis=0)
+        expected.append(m / np.linalg.norm(m))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0], minilm.encode(texts[:1])[0], atol=1e-3)   # not the one-pass embedding
+    raw = create_encoder("minilm", {"max_length": 64, "segment": "sentence", "normalize": False})
+    plain = create_encoder("minilm", {"max_length": 64, "normalize": False})
+    np.testing.assert_allclose(raw.encode(texts[2:]), plain.encode(sentences[2]).mean(axis=0, keepdims=True),
+                               rtol=1e-5, atol=1e-5)
+    # frozen features only; identity and cache key of their own
+    with pytest.raises(ConfigError, match="frozen features only"):
+        enc.preprocess(texts)
+    assert enc.preprocess(texts, segment="text").shape == (3, 64)
+    assert enc.params()["segment"] == "sentence" and "segment" not in minilm.params()
+    assert enc.preprocess_settings()["segment"] == "sentence" and "segment" not in minilm.preprocess_settings()
+    first = FeatureCache(tmp_path).features(enc, texts, progress=False)
+    again = FeatureCache(tmp_path).features(enc, texts, progress=False)
+    whole = FeatureCache(tmp_path).features(minilm, texts, progress=False)
+    assert again.hit and not whole.hit and whole.key != first.key
+    np.testing.assert_allclose(first.features, got, rtol=1e-5, atol=1e-6)   # other batches: float32 rounding
+    with pytest.raises(ConfigError, match="segment"):
+        create_encoder("minilm", {"segment": "paragraph"})
+
+
 # -- EfficientNet-Lite0 ------------------------------------------------------------------------
 def test_efficientnet_shapes_and_layouts(effnet):
     _socket_blocked()

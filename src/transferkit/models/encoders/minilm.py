@@ -32,6 +32,9 @@ from transferkit.models.encoders.base import Encoder, check_batch_rows, require
 DEFAULT_MAX_LENGTH = 256
 #: how :meth:`MiniLMEncoder.preprocess` shortens a text longer than ``max_length``
 TRUNCATIONS = ("head", "head_tail")
+#: what :meth:`MiniLMEncoder.encode` embeds in one pass: the whole text, or each of its sentences
+#: (the text's features then pool them, :mod:`transferkit.models.sentences`)
+SEGMENTS = ("text", "sentence")
 #: share of the room kept for a text's first tokens under ``truncation="head_tail"`` (Sun et al.
 #: 2019: 128 of 510 tokens)
 HEAD_SHARE = 128 / 510
@@ -60,6 +63,12 @@ def _check_truncation(truncation: Any) -> str:
     return str(truncation)
 
 
+def _check_segment(segment: Any) -> str:
+    if segment not in SEGMENTS:
+        raise ConfigError(f"got {segment!r}; expected one of {', '.join(map(repr, SEGMENTS))}", "segment")
+    return str(segment)
+
+
 def _file_sha256(path: Path) -> str:
     from transferkit.data.paths import sha256_file
 
@@ -73,20 +82,25 @@ class MiniLMEncoder(Encoder):
     BERT is, N(0, 0.02)). ``normalize``: L2-normalise the pooled embedding (the model's own
     pipeline does). ``max_length``: tokens kept per text by :meth:`preprocess` (at most 512).
     ``truncation``: ``"head"`` keeps a long text's first tokens, ``"head_tail"`` its first quarter
-    and last three quarters (see the module docstring). ``model_dir``: another local folder in the
-    same layout (config.json, model.safetensors, tokenizer.json, vocab.txt); None = the packaged
-    model.
+    and last three quarters (see the module docstring). ``segment``: ``"text"`` embeds a text in
+    one pass; ``"sentence"`` makes :meth:`encode` (frozen features, the feature cache) embed each of
+    its sentences alone and pool them: the normalised mean of the unit sentence embeddings (with
+    ``normalize=False`` their plain mean; :mod:`transferkit.models.sentences`). Training reads one
+    token sequence per text, so :meth:`preprocess` refuses ``"sentence"``. ``model_dir``: another
+    local folder in the same layout (config.json, model.safetensors, tokenizer.json, vocab.txt);
+    None = the packaged model.
     """
 
     name = "minilm"
 
     def __init__(self, *, pretrained: bool = True, normalize: bool = True,
-                 max_length: int = DEFAULT_MAX_LENGTH, truncation: str = "head",
+                 max_length: int = DEFAULT_MAX_LENGTH, truncation: str = "head", segment: str = "text",
                  model_dir: str | None = None) -> None:
         super().__init__()
         if not isinstance(max_length, int) or isinstance(max_length, bool) or not 2 <= max_length <= 512:
             raise ConfigError(f"got {max_length!r}; expected an integer from 2 to 512", "max_length")
         _check_truncation(truncation)
+        _check_segment(segment)
         require("transformers", "text", "the 'minilm' encoder")
         from transformers import BertConfig, BertModel
 
@@ -99,7 +113,10 @@ class MiniLMEncoder(Encoder):
                         "model_dir": None if model_dir is None else str(folder)}
         if truncation != "head":  # the default stays out, so feature-cache keys made before it remain valid
             self._params["truncation"] = truncation
+        if segment != "text":  # likewise
+            self._params["segment"] = segment
         self.truncation = truncation
+        self.segment = segment
         config = BertConfig.from_json_file(str(folder / "config.json"))
         self.bert = BertModel(config, add_pooling_layer=False)
         if pretrained:
@@ -135,10 +152,15 @@ class MiniLMEncoder(Encoder):
         return self._tokenizer
 
     def preprocess(self, data: Sequence[str], *, max_length: int | None = None,
-                   truncation: str | None = None) -> np.ndarray:
+                   truncation: str | None = None, segment: str | None = None) -> np.ndarray:
         """Token ids ``(n, max_length)`` int64 of ``texts``: ``[CLS] ... [SEP]``, truncated (the
         encoder's ``truncation`` unless given) and padded with the pad id to ``max_length``
-        (default: the encoder's ``max_length``)."""
+        (default: the encoder's ``max_length``). One sequence per text: refused under
+        ``segment="sentence"`` (unless ``segment="text"`` is given)."""
+        if (self.segment if segment is None else _check_segment(segment)) == "sentence":
+            raise ConfigError("segment='sentence' gives frozen features only (encode, the feature cache); "
+                              "training and token ids read one sequence per text: build the encoder with "
+                              "segment='text'", "segment")
         texts = check_batch_rows(data, "minilm.preprocess")
         bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
         if bad:
@@ -165,7 +187,8 @@ class MiniLMEncoder(Encoder):
             out[i, :len(row)] = row
         return out
 
-    def preprocess_settings(self, *, max_length: int | None = None, truncation: str | None = None) -> dict[str, Any]:
+    def preprocess_settings(self, *, max_length: int | None = None, truncation: str | None = None,
+                            segment: str | None = None) -> dict[str, Any]:
         length = self.max_length if max_length is None else max_length
         if not isinstance(length, int) or isinstance(length, bool) or not 2 <= length <= 512:
             raise ConfigError(f"got {length!r}; expected an integer from 2 to 512", "max_length")
@@ -173,7 +196,30 @@ class MiniLMEncoder(Encoder):
         settings: dict[str, Any] = {"max_length": length, "padding": "max_length", "truncation": True}
         if keep != "head":  # as in __init__: keys of features made with the default are unchanged
             settings.update(keep=keep, head_tokens=head_tokens(length))
+        if (self.segment if segment is None else _check_segment(segment)) != "text":  # likewise
+            settings["segment"] = "sentence"
         return settings
+
+    def encode(self, data: Any, *, batch_size: int = 64, progress: bool = False, desc: str | None = None,
+               **settings: Any) -> np.ndarray:
+        """Features ``(n, num_features)`` float32 of ``texts`` (see :meth:`Encoder.encode`); under
+        ``segment="sentence"`` each text's sentences are embedded alone, in batches sorted by
+        length, and pooled (class docstring)."""
+        segment = settings.pop("segment", None)
+        if (self.segment if segment is None else _check_segment(segment)) == "text":
+            return super().encode(data, batch_size=batch_size, progress=progress, desc=desc, segment="text",
+                                  **settings)
+        from transferkit.models.sentences import pool_sentences, split_sentences
+
+        texts = check_batch_rows(data, "minilm.encode")
+        split = [split_sentences(t) for t in texts]
+        counts = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
+        if not len(texts):
+            return np.zeros((0, self.num_features), dtype=np.float32)
+        flat = [s for sentences in split for s in sentences]
+        emb = super().encode(flat, batch_size=batch_size, progress=progress,
+                             desc=desc or f"minilm features of {len(flat)} sentences", segment="text", **settings)
+        return pool_sentences(emb, counts, normalize=self.normalize).astype(np.float32)
 
     def sort_order(self, data: Any) -> np.ndarray | None:
         """Longest texts first, so each batch holds texts of similar length (less padding)."""
