@@ -353,6 +353,25 @@ def test_second_run_reads_the_cache_and_the_reports_show_both_timings(tmp_path, 
     assert first.runs[0].metrics["target_accuracy"] == second.runs[0].metrics["target_accuracy"]
 
 
+def test_quiet_runs_show_no_feature_extraction_bar(tmp_path, char_encoder, capsys):
+    """run_experiment(progress=False) (`--quiet`) also silences the data set's extraction bars,
+    unless the config sets the data set's own `progress`."""
+    from transferkit.experiment.config import validate_config
+    from transferkit.experiment.runner import run_experiment
+
+    src = tmp_path / "src.jsonl"
+    src.write_text("\n".join(json.dumps({"text": t, "label": lab}) for t, lab in [("good", "pos"), ("bad", "neg")] * 4))
+    def raw(cache: str) -> dict:
+        return {"name": "quiet", "seed": 0, "methods": [{"name": "logreg"}],
+                "data": {"name": "text_files", "params": {"source": str(src), "target": str(src), "encoder": char_encoder,
+                                                          "cache_dir": str(tmp_path / cache)}}}
+
+    run_experiment(validate_config(raw("c1")), tmp_path / "r1", progress=False)
+    assert "batch/s" not in capsys.readouterr().err
+    run_experiment(validate_config(raw("c2")), tmp_path / "r2", progress=True)
+    assert "batch/s" in capsys.readouterr().err
+
+
 def test_text_files_without_target_fine_tunes_on_the_source_alone(tmp_path, char_encoder):
     from transferkit.core.registries import DATASETS
 

@@ -488,7 +488,10 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path | None = None, *, 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    data = DATASETS.create(cfg.data.name, cfg.data.params, path="data")
+    data_params = dict(cfg.data.params or {})
+    if not progress and "progress" in DATASETS.entry(cfg.data.name, "data").defaults():
+        data_params.setdefault("progress", False)  # no feature-extraction bars either
+    data = DATASETS.create(cfg.data.name, data_params, path="data")
     result = ExperimentResult(name=cfg.name, config=cfg.raw, seed=cfg.seed, versions=versions(),
                               created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
     names = data.task_names()
