@@ -29,7 +29,7 @@ import numpy as np
 
 from transferkit.core.errors import DataError
 
-__all__ = ["SentenceEmbeddings", "pool_sentences", "sentence_mean_embeddings", "split_sentences"]
+__all__ = ["SentenceEmbeddings", "flatten_sentences", "pool_sentences", "sentence_mean_embeddings", "split_sentences"]
 
 _BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\s*\n\s*")
 _WORD = re.compile(r"\w")
@@ -42,6 +42,14 @@ def split_sentences(text: str) -> list[str]:
     pieces = [p.strip() for p in _BOUNDARY.split(text)]
     kept = [p for p in pieces if _WORD.search(p)]
     return kept or [text]
+
+
+def flatten_sentences(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """``(sentences, counts)``: the sentences of every text in order, and how many each text has
+    (what :func:`pool_sentences` takes back)."""
+    split = [split_sentences(t) for t in texts]
+    counts = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
+    return [s for sentences in split for s in sentences], counts
 
 
 @dataclass
@@ -67,9 +75,7 @@ def sentence_mean_embeddings(encoder: Any, texts: Sequence[str], *, batch_size: 
         raise DataError(f"expected a list of texts, got {type(texts).__name__}")
     if len(texts) == 0:
         raise DataError("no texts to embed")
-    split = [split_sentences(t) for t in texts]
-    counts = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
-    flat = [s for sentences in split for s in sentences]
+    flat, counts = flatten_sentences(texts)
     if use_cache:
         from transferkit.models.cache import cached_features
 

@@ -209,14 +209,12 @@ class MiniLMEncoder(Encoder):
         if (self.segment if segment is None else _check_segment(segment)) == "text":
             return super().encode(data, batch_size=batch_size, progress=progress, desc=desc, segment="text",
                                   **settings)
-        from transferkit.models.sentences import pool_sentences, split_sentences
+        from transferkit.models.sentences import flatten_sentences, pool_sentences
 
         texts = check_batch_rows(data, "minilm.encode")
-        split = [split_sentences(t) for t in texts]
-        counts = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
         if not len(texts):
             return np.zeros((0, self.num_features), dtype=np.float32)
-        flat = [s for sentences in split for s in sentences]
+        flat, counts = flatten_sentences(texts)
         emb = super().encode(flat, batch_size=batch_size, progress=progress,
                              desc=desc or f"minilm features of {len(flat)} sentences", segment="text", **settings)
         return pool_sentences(emb, counts, normalize=self.normalize).astype(np.float32)
