@@ -332,11 +332,14 @@ def test_nleep_is_leep_of_a_gaussian_mixture_on_the_pca_features():
     assert 1 < Z.shape[1] < 8
     post = GaussianMixture(n_components=15, covariance_type="full", random_state=0).fit(Z).predict_proba(Z)
     assert nleep(F, y) == pytest.approx(loop_leep(post, y), rel=1e-6)
-    # the count of components follows the classes; fewer samples than components: one per sample
+    # the count of components follows the classes
     post2 = GaussianMixture(n_components=6, covariance_type="diag", random_state=3).fit(Z).predict_proba(Z)
     assert nleep(F, y, components_per_class=2, covariance_type="diag", seed=3) == pytest.approx(
         loop_leep(post2, y), rel=1e-6)
-    assert math.isfinite(nleep(F[:8], y[:8], covariance_type="spherical"))
+    # fewer samples than components: one component per sample
+    Z8 = PCA(n_components=0.8, svd_solver="full").fit_transform(F[:8])
+    post8 = GaussianMixture(n_components=8, covariance_type="spherical", random_state=0).fit(Z8).predict_proba(Z8)
+    assert nleep(F[:8], y[:8], covariance_type="spherical") == pytest.approx(loop_leep(post8, y[:8]), rel=1e-6)
 
 
 def test_nleep_bounds():
