@@ -307,19 +307,26 @@ def hscore(features: Any, labels: Any, *, rcond: float = 1e-15) -> float:
     return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond, hermitian=True) @ cov_g))
 
 
+def _principal_axes(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Fc, w, V)``: centred ``F`` and the eigenpairs of its :func:`_small_gram`, largest first
+    (``w`` clipped at 0): with ``n >= d`` ``V`` holds the principal axes, else the left singular
+    vectors (``Fc V_axes = V sqrt(w)``)."""
+    Fc = F - F.mean(axis=0)
+    w, V = np.linalg.eigh(_small_gram(Fc))
+    return Fc, np.maximum(w[::-1], 0.0), V[:, ::-1]
+
+
+def _project(Fc: np.ndarray, w: np.ndarray, V: np.ndarray, k: int) -> np.ndarray:
+    """``Fc``'s scores on its top ``k`` principal axes, from :func:`_principal_axes`."""
+    return Fc @ V[:, :k] if Fc.shape[0] >= Fc.shape[1] else V[:, :k] * np.sqrt(w[:k])
+
+
 def _pca(F: np.ndarray, n_components: int | None) -> np.ndarray:
     """Centred ``F`` projected on its top ``n_components`` principal axes (all when None or
     larger), via the eigendecomposition of the smaller Gram matrix."""
-    Fc = F - F.mean(axis=0)
-    n, d = Fc.shape
-    if n_components is None or n_components >= min(n, d):
-        return Fc
-    if n >= d:
-        _, V = np.linalg.eigh(Fc.T @ Fc)
-        return Fc @ V[:, ::-1][:, :n_components]
-    w, U = np.linalg.eigh(Fc @ Fc.T)                  # Fc V = U S
-    top = np.argsort(w)[::-1][:n_components]
-    return U[:, top] * np.sqrt(np.maximum(w[top], 0.0))
+    if n_components is None or n_components >= min(F.shape):
+        return F - F.mean(axis=0)
+    return _project(*_principal_axes(F), n_components)
 
 
 @SCORES.register("gbc", description="GBC: minus the summed Bhattacharyya coefficients between "
@@ -457,12 +464,11 @@ def hscore_shrinkage(features: Any, labels: Any) -> float:
         raise DataError("hscore_shrinkage: every feature is constant; the score is undefined")
     Y = _one_hot(codes, len(classes))
     P = Y / Y.sum(axis=0)                               # class averaging: G = (P' X)[codes]
-    if X.shape[1] <= n:                                 # X = U diag(sqrt(w)) V': the smaller Gram's eigh
-        w, V = np.linalg.eigh(gram)
-        proj = (P.T @ X @ V)[codes]                     # G V
+    w, E = np.linalg.eigh(gram)                         # X = U diag(sqrt(w)) V': E is V (d <= n) or U
+    if X.shape[1] <= n:
+        proj = (P.T @ X @ E)[codes]                     # G V
     else:
-        w, U = np.linalg.eigh(gram)
-        proj = (P.T @ U)[codes] * np.sqrt(np.maximum(w, 0.0))   # G V = P'X X'U / sqrt(w) = P'U sqrt(w)
+        proj = (P.T @ E)[codes] * np.sqrt(np.maximum(w, 0.0))   # G V = P'X X'U / sqrt(w) = P'U sqrt(w)
     lam = (1.0 - alpha) * np.maximum(w, 0.0) / n + alpha * mu   # eigenvalues of cov_alpha on that span
     between = np.sum(proj**2, axis=0) / n               # diagonal of V' cov(E[f|y]) V
     keep = lam > lam.max() * 1e-12                      # alpha = 0 with a null direction: G has none
@@ -522,18 +528,12 @@ def parc(features: Any, labels: Any, *, n_components: int | None = 32, max_sampl
 def _pca_variance(F: np.ndarray, fraction: float) -> np.ndarray:
     """Centred ``F`` projected on its fewest top principal axes whose variances sum to at least
     ``fraction`` of the total (``fraction`` = 1 keeps every axis with non-zero variance)."""
-    Fc = F - F.mean(axis=0)
-    n, d = Fc.shape
-    if n >= d:
-        w, V = np.linalg.eigh(Fc.T @ Fc)
-    else:
-        w, V = np.linalg.eigh(Fc @ Fc.T)
-    w, V = np.maximum(w[::-1], 0.0), V[:, ::-1]
+    Fc, w, V = _principal_axes(F)
     if w[0] <= 0.0:
         raise DataError("every feature is constant; there is no principal axis to keep")
     share = np.cumsum(w) / w.sum()
     k = min(int(np.searchsorted(share, fraction * (1 - 1e-12))) + 1, int(np.sum(w > w[0] * 1e-12)))
-    return Fc @ V[:, :k] if n >= d else V[:, :k] * np.sqrt(w[:k])
+    return _project(Fc, w, V, k)
 
 
 @SCORES.register("nleep", description="NLEEP: LEEP with a Gaussian mixture's posteriors on the PCA "
