@@ -272,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--benchmarks", default=",".join(BENCHMARKS))
     ap.add_argument("--methods", default=None, help="comma-separated subset of the grids")
     ap.add_argument("--tasks", default="all")
+    ap.add_argument("--data-params", default=None, type=json.loads,
+                    help='JSON object of data-set parameters added to "tasks", e.g. '
+                         '\'{"encoder": "minilm", "encoder_params": {"segment": "sentence"}}\'')
     ap.add_argument("--cache", default="selection_vs_oracle.cache.jsonl")
     ap.add_argument("--csv", default=None, help="write every candidate record as CSV")
     ap.add_argument("--out", default=None, help="write the Markdown summary here")
@@ -303,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             list(AMAZON_METHODS if bench == "amazon_reviews_5000d" else GRIDS)
         if args.advisor_only:
             methods = []
-        data = DATASETS.create(bench, {"tasks": args.tasks})
+        data = DATASETS.create(bench, {"tasks": args.tasks, **(args.data_params or {})})
         records[bench] = {}
         for name in data.task_names():
             task = data.load_task(name)
