@@ -90,7 +90,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURE_SCORES = ("logme", "hscore", "gbc", "transrate", "hscore_shrinkage", "parc", "nleep")
+FEATURE_SCORES = ("logme", "hscore", "gbc", "transrate", "hscore_shrinkage", "parc", "nleep", "sfda")
 PROB_SCORES = ("leep", "nce")
 ENCODERS = ("raw_pixels", "lenet_source", "effnet_imagenet", "effnet_random")
 #: LeNet source training: the settings of configs/digits.yaml (fixed in advance)

@@ -20,6 +20,7 @@ from transferkit.assess import (
     nleep,
     parc,
     rank_encoders,
+    sfda,
     transrate,
 )
 from transferkit.assess.transferability import LogMEDegenerateWarning, logme_details
@@ -359,7 +360,52 @@ def test_nleep_bounds():
         nleep(np.ones((10, 3)), np.arange(10) % 2)
 
 
-@pytest.mark.parametrize("name", ["logme", "hscore", "hscore_shrinkage", "gbc", "transrate", "parc", "nleep"])
+def loop_sfda(F, y, a=5.0):
+    """SFDA from its definition, with scikit-learn's shrinkage LDA for both discriminant steps."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    classes = sorted(set(y.tolist()))
+    n = len(y)
+    Sw = sum((np.sum(y == c) / n) * np.cov(F[y == c].T, bias=True) for c in classes)
+    lam = max(math.exp(-a * np.linalg.eigvalsh(np.atleast_2d(Sw))[-1]), 1e-10)
+    P = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=lam).fit(F, y).predict_proba(F)
+    means = {c: F[y == c].mean(axis=0) for c in classes}
+    mixed = np.empty_like(F)
+    for i in range(n):
+        k = classes.index(y[i])
+        soft = np.exp(P[i]) / np.exp(P[i]).sum()
+        others = sum(means[c] for c in classes if c != y[i]) / (len(classes) - 1)
+        mixed[i] = soft[k] * F[i] + (1 - soft[k]) * others
+    P2 = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=lam).fit(mixed, y).predict_proba(mixed)
+    return float(np.mean([P2[i, classes.index(y[i])] for i in range(n)])), lam
+
+
+@pytest.mark.parametrize("scale, C", [(1.0, 3), (0.1, 4), (1.0, 2)])
+def test_sfda_against_shrinkage_lda_and_a_loop(scale, C):
+    F, y = _task(n=96, d=6, C=C, sep=1.0, seed=20 + C)
+    F = F * scale                     # scale 0.1: sigma_max small, so strong shrinkage (lam near 0.9)
+    want, lam = loop_sfda(F, y)
+    assert 1e-10 < lam < 1.0
+    assert sfda(F, y) == pytest.approx(want, rel=1e-9)
+    assert sfda(F, y, shrinkage=lam) == pytest.approx(want, rel=1e-9)
+    names = np.array(["cat", "dog", "eel", "fox"])[y]   # string labels, same classes
+    assert sfda(F, names) == pytest.approx(want, rel=1e-9)
+
+
+def test_sfda_bounds_and_refusals():
+    r = np.random.default_rng(21)
+    y = np.repeat(np.arange(3), 40)
+    F = np.eye(3)[y] * 20.0 + r.normal(size=(120, 3))
+    assert 0.0 < sfda(F, r.permutation(y)) < sfda(F, y) <= 1.0
+    with pytest.raises(DataError, match="two classes"):
+        sfda(F, np.zeros(120, dtype=int))
+    with pytest.raises(ConfigError, match="a must"):
+        sfda(F, y, a=-1.0)
+    with pytest.raises(ConfigError, match="shrinkage"):
+        sfda(F, y, shrinkage=1.5)
+
+
+@pytest.mark.parametrize("name", ["logme", "hscore", "hscore_shrinkage", "gbc", "transrate", "parc", "nleep", "sfda"])
 def test_feature_scores_prefer_informative_features(name):
     F, y = _task(n=150, d=6, C=3, sep=2.0, seed=10)
     noise = np.random.default_rng(11).normal(size=F.shape)
@@ -372,10 +418,10 @@ def test_feature_scores_prefer_informative_features(name):
 # ---------------------------------------------------------------------------------------------
 def test_scores_registered_with_kind_and_description():
     assert set(SCORES.names()) == {"logme", "leep", "nce", "hscore", "hscore_shrinkage", "gbc",
-                                   "transrate", "parc", "nleep"}
+                                   "transrate", "parc", "nleep", "sfda"}
     kinds = {e.name: e.tags["kind"] for e in SCORES.entries()}
     assert kinds == {"logme": "features", "hscore": "features", "hscore_shrinkage": "features",
-                     "gbc": "features", "transrate": "features", "parc": "features", "nleep": "features", "leep": "probs",
+                     "gbc": "features", "transrate": "features", "parc": "features", "nleep": "features", "sfda": "features", "leep": "probs",
                      "nce": "probs"}
     assert all(e.description for e in SCORES.entries())
 

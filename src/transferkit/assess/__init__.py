@@ -52,6 +52,7 @@ from transferkit.assess.transferability import (
     logme,
     nce,
     nleep,
+    sfda,
     parc,
     rank_encoders,
     transrate,
@@ -62,6 +63,6 @@ __all__ = [
     "ShiftTestResult", "advise", "bbse", "decide", "embed_2d",
     "classifier_test", "coral_distance", "energy_distance", "energy_test", "gbc", "hscore",
     "hscore_shrinkage", "leep", "logme", "mmd2_unbiased", "mmd_linear", "mmd_test", "nce", "nleep", "parc",
-    "permutation_test", "proxy_a_distance", "rank_encoders",
+    "permutation_test", "proxy_a_distance", "rank_encoders", "sfda",
     "shift_test", "sliced_wasserstein", "transrate",
 ]

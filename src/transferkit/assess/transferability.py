@@ -3,7 +3,7 @@ target task, estimated without fine-tuning. Higher = more transferable for every
 
 Feature scores take encoder features ``X`` ``(n, d)`` of the target samples and their labels
 ``(n,)``: :func:`logme`, :func:`hscore`, :func:`hscore_shrinkage`, :func:`gbc`, :func:`transrate`,
-:func:`parc`, :func:`nleep`. Probability scores take the source model's class probabilities ``(n, C_s)`` on the
+:func:`parc`, :func:`nleep`, :func:`sfda`. Probability scores take the source model's class probabilities ``(n, C_s)`` on the
 target samples (source label space) and the target labels: :func:`leep`, :func:`nce`. Each is registered in
 :data:`~transferkit.assess._registry.SCORES` with tag ``kind`` = ``"features"`` or ``"probs"``.
 :func:`rank_encoders` scores several encoders at once.
@@ -577,6 +577,82 @@ def nleep(features: Any, labels: Any, *, variance: float = 0.8, components_per_c
         raise DataError(f"nleep: the Gaussian mixture could not be fitted ({exc}); use "
                         "covariance_type='diag' or fewer components_per_class") from exc
     return leep(gmm.predict_proba(Z), codes)
+
+
+def _shrunk_lda_posteriors(F: np.ndarray, codes: np.ndarray, C: int, shrinkage: float
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Class posteriors of linear discriminant analysis with the within-class scatter shrunk
+    towards its mean eigenvalue, ``(1 - shrinkage) S_w + shrinkage tr(S_w)/d I`` (class priors =
+    frequencies), and the class means ``(C, d)``."""
+    n, d = F.shape
+    counts = np.bincount(codes, minlength=C).astype(np.float64)
+    means = np.zeros((C, d))
+    np.add.at(means, codes, F)
+    means /= counts[:, None]
+    R = F - means[codes]
+    S = (1.0 - shrinkage) * (R.T @ R) / n               # sum_c (n_c/n) cov_c = R'R/n
+    S.flat[:: d + 1] += shrinkage * float(np.einsum("ij,ij->", R, R)) / (n * d)
+    try:
+        coef = np.linalg.solve(S, means.T).T             # (C, d): S^-1 mu_c
+    except np.linalg.LinAlgError as exc:
+        raise DataError("the within-class scatter is singular; remove constant or duplicated "
+                        "feature columns, or pass a larger shrinkage") from exc
+    logits = F @ coef.T - 0.5 * np.einsum("cd,cd->c", means, coef) + np.log(counts / n)
+    logits -= logits.max(axis=1, keepdims=True)
+    P = np.exp(logits)
+    return P / P.sum(axis=1, keepdims=True), means
+
+
+@SCORES.register("sfda", description="SFDA: self-challenging Fisher discriminant analysis, the mean "
+                                     "posterior of the true class after mixing hard samples towards "
+                                     "the other classes (Shao et al. 2022)", kind="features")
+def sfda(features: Any, labels: Any, *, a: float = 5.0, shrinkage: float | None = None) -> float:
+    """SFDA (Shao, Zhao, Ge, Wang, Luo & Gong, "Not All Models Are Equal: Predicting Model
+    Transferability in a Self-challenging Fisher Space", ECCV 2022). A transferability score, not
+    source-free domain adaptation.
+
+    1. *Regularised Fisher space.* The within-class scatter ``S_w`` (class covariances weighted by
+       class frequency) is shrunk, ``(1 - lam) S_w + lam tr(S_w)/d I`` with
+       ``lam = max(exp(-a sigma_max(S_w)), 1e-10)`` (``a`` = 5 as in the authors' code;
+       ``sigma_max`` the largest eigenvalue, computed exactly here where the authors' code runs
+       three power iterations; ``shrinkage`` fixes ``lam``). Projecting on every Fisher direction
+       and classifying by Bayes' rule, as the authors' code does, is linear discriminant analysis
+       with that scatter: posteriors ``p(c | x)``.
+    2. *Self-challenge (ConfMix).* Each sample ``x`` of class ``y`` is moved towards the mean
+       ``m_y`` of the other classes' means, ``x <- q x + (1 - q) m_y``, where ``q`` is its
+       softened true-class posterior, ``softmax_c(p(c | x))_y``: the less certain the first
+       classifier is, the harder the sample becomes.
+    3. The same discriminant analysis (same ``lam``) on the mixed features; the score is the mean
+       posterior of the true class (in ``(0, 1]``; the authors leave out the logarithm).
+
+    Cost: ``O(n d^2 + d^3)`` (the ``d x d`` scatter), twice. Needs at least two classes.
+    """
+    F, codes, classes = check_features_labels(features, labels, "sfda")
+    C = len(classes)                                   # >= 2 (checked above)
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) or a < 0:
+        raise ConfigError(f"sfda: a must be a finite number >= 0, got {a!r}")
+    if shrinkage is not None and (isinstance(shrinkage, bool) or not isinstance(shrinkage, (int, float))
+                                  or not 0.0 <= shrinkage <= 1.0):
+        raise ConfigError(f"sfda: shrinkage must be None or a number in [0, 1], got {shrinkage!r}")
+    n = len(F)
+    if shrinkage is None:
+        counts = np.bincount(codes, minlength=C).astype(np.float64)
+        means = np.zeros((C, F.shape[1]))
+        np.add.at(means, codes, F)
+        R = F - (means / counts[:, None])[codes]
+        sigma_max = float(np.linalg.eigvalsh(_small_gram(R))[-1]) / n
+        lam = max(math.exp(-float(a) * sigma_max), 1e-10)
+    else:
+        lam = float(shrinkage)
+    try:
+        P, means = _shrunk_lda_posteriors(F, codes, C, lam)
+        Q = np.exp(P)
+        q = (Q / Q.sum(axis=1, keepdims=True))[np.arange(n), codes][:, None]
+        others = (means.sum(axis=0)[None, :] - means) / (C - 1)    # (C, d): mean of the other classes' means
+        P2, _ = _shrunk_lda_posteriors(q * F + (1.0 - q) * others[codes], codes, C, lam)
+    except DataError as exc:
+        raise DataError(f"sfda: {exc}") from exc
+    return float(np.mean(P2[np.arange(n), codes]))
 
 
 # ----------------------------------------------------------------------------------------------
