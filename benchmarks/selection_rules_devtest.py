@@ -24,13 +24,14 @@ import itertools
 import json
 import math
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from selection_vs_oracle import FALLBACK, cand_name, fmt, pick, provenance_header  # noqa: E402
+from selection_vs_oracle import FALLBACK, cand_name, fmt, pick, provenance_header
 
 #: the eight non-pool validators of the family (``ensv`` is left out, see the protocol)
 VALIDATORS = ("dev", "entropy", "im", "iwcv", "mixval", "reverse", "snd", "source_accuracy")
@@ -51,25 +52,30 @@ def _score(v: str) -> float | None:
     return None if v == "" else float(v)
 
 
-def read_shallow(path: Path, benchmark: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Candidates of a ``selection_vs_oracle.py --csv`` table, per task (``benchmark`` filters)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def _stored(path: Path) -> Iterator[tuple[dict[str, str], dict[str, float | None]]]:
+    """Each row of a stored candidate table: its leading columns (up to ``guard_ok``) by name, and
+    the validator scores that follow them."""
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     head = rows[0]
     first = head.index("guard_ok") + 1
     for row in rows[1:]:
-        rec = dict(zip(head[:first], row[:first]))
-        if benchmark is not None and rec["benchmark"] != benchmark:
+        yield dict(zip(head[:first], row[:first])), {k: _score(v) for k, v in zip(head[first:], row[first:])}
+
+
+def _candidate(name: str, group: str, rec: dict[str, str], scores: dict[str, float | None]) -> dict[str, Any]:
+    return {"name": name, "group": group, "status": "ok", "accuracy": float(rec["target_accuracy"]),
+            "guard_ok": rec["guard_ok"] == "True", "guard": "", "scores": scores}
+
+
+def read_shallow(path: Path, benchmark: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Candidates of a ``selection_vs_oracle.py --csv`` table, per task (``benchmark`` filters)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rec, scores in _stored(path):
+        if rec["status"] != "ok" or (benchmark is not None and rec["benchmark"] != benchmark):
             continue
-        if rec["status"] != "ok":
-            continue
-        params = json.loads(rec["params"])
-        task = f"{rec['benchmark']}:{rec['task']}"
-        out.setdefault(task, []).append({
-            "name": cand_name(rec["method"], params), "group": rec["method"], "status": "ok",
-            "accuracy": float(rec["target_accuracy"]), "guard_ok": rec["guard_ok"] == "True", "guard": "",
-            "scores": {k: _score(v) for k, v in zip(head[first:], row[first:])}})
+        out.setdefault(f"{rec['benchmark']}:{rec['task']}", []).append(
+            _candidate(cand_name(rec["method"], json.loads(rec["params"])), rec["method"], rec, scores))
     return out
 
 
@@ -78,16 +84,8 @@ def read_grids(path: Path) -> dict[str, list[dict[str, Any]]]:
     ``source_accuracy`` column is the held-out source accuracy in per cent; the validator of that
     name (a fraction) comes after ``guard_ok``."""
     out: dict[str, list[dict[str, Any]]] = {}
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    head = rows[0]
-    first = head.index("guard_ok") + 1
-    for row in rows[1:]:
-        rec = dict(zip(head[:first], row[:first]))
-        out.setdefault(f"digits_images:{rec['task']}", []).append({
-            "name": rec["candidate"], "group": rec["grid"], "status": "ok",
-            "accuracy": float(rec["target_accuracy"]), "guard_ok": rec["guard_ok"] == "True", "guard": "",
-            "scores": {k: _score(v) for k, v in zip(head[first:], row[first:])}})
+    for rec, scores in _stored(path):
+        out.setdefault(f"digits_images:{rec['task']}", []).append(_candidate(rec["candidate"], rec["grid"], rec, scores))
     return out
 
 
@@ -253,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     say()
     say("| task | picked | acc | oracle pick | acc | gap |")
     say("|---|---|---|---|---|---|")
-    for b, t in test.items():
+    for t in test.values():
         for r in evaluate(by_name[chosen], t, chance, fallback)["rows"]:
             say(f"| {r['task']} | {r['picked']} | {fmt(r['picked_acc'])} | {r['oracle']} | {fmt(r['oracle_acc'])} "
                 f"| {fmt(r['gap'])} |")
