@@ -72,6 +72,13 @@ def test_decide_rules(kwargs, expected, pick):
     assert all(any(ch.isdigit() for ch in r) for r in reasons)
 
 
+def test_label_shift_verdict_states_bbse_assumption():
+    _, _, reasons = decide(tests=SHIFTED, proxy_a=1.5, source_only_guard=(True, []), label_shift_tv=0.45,
+                           pilot=[_row("source_only", None), _row("coral", 0.05)], validator="iwcv",
+                           source_accuracy=0.9)
+    assert "only the class proportions change" in reasons[-1] and "0.45" in reasons[-1]
+
+
 def test_decide_thresholds_are_the_documented_ones():
     assert RULES == {"alpha": 0.05, "min_gain": 0.01, "harm_margin": 0.02, "max_label_shift_tv": 0.3,
                      "fine_tune_source_acc": 0.85}

@@ -630,7 +630,10 @@ def decide(*, tests: Sequence[tuple[str, float]], proxy_a: float,
         reasons.append(f"The estimated target class proportions differ from the source's by "
                        f"{label_shift_tv:.2f} (total variation, BBSE from the source-only model; more "
                        f"than {th['max_label_shift_tv']:g}): aligning feature distributions under such "
-                       "label shift misaligns classes.")
+                       "label shift misaligns classes. Caveat: BBSE assumes that only the class "
+                       "proportions change; if the class-conditional inputs changed too (the shift "
+                       "tests cannot tell which), the estimate can be far off, more so when the "
+                       "source-only model is weak on the target.")
         return "negative_transfer_likely", "source_only", reasons
     if best is not None and best["gain"] >= th["min_gain"]:
         reasons.append(f"{best['name']} is estimated {100 * best['gain']:+.1f} points better than "
