@@ -52,9 +52,9 @@ from transferkit.assess.transferability import (
     logme,
     nce,
     nleep,
-    sfda,
     parc,
     rank_encoders,
+    sfda,
     transrate,
 )
 

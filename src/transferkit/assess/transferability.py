@@ -579,16 +579,21 @@ def nleep(features: Any, labels: Any, *, variance: float = 0.8, components_per_c
     return leep(gmm.predict_proba(Z), codes)
 
 
+def _class_means(F: np.ndarray, codes: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class counts ``(C,)`` and class means ``(C, d)`` of ``F`` for labels ``codes`` in ``0..C-1``."""
+    counts = np.bincount(codes, minlength=C).astype(np.float64)
+    means = np.zeros((C, F.shape[1]))
+    np.add.at(means, codes, F)
+    return counts, means / counts[:, None]
+
+
 def _shrunk_lda_posteriors(F: np.ndarray, codes: np.ndarray, C: int, shrinkage: float
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Class posteriors of linear discriminant analysis with the within-class scatter shrunk
     towards its mean eigenvalue, ``(1 - shrinkage) S_w + shrinkage tr(S_w)/d I`` (class priors =
     frequencies), and the class means ``(C, d)``."""
     n, d = F.shape
-    counts = np.bincount(codes, minlength=C).astype(np.float64)
-    means = np.zeros((C, d))
-    np.add.at(means, codes, F)
-    means /= counts[:, None]
+    counts, means = _class_means(F, codes, C)
     R = F - means[codes]
     S = (1.0 - shrinkage) * (R.T @ R) / n               # sum_c (n_c/n) cov_c = R'R/n
     S.flat[:: d + 1] += shrinkage * float(np.einsum("ij,ij->", R, R)) / (n * d)
@@ -636,10 +641,7 @@ def sfda(features: Any, labels: Any, *, a: float = 5.0, shrinkage: float | None 
         raise ConfigError(f"sfda: shrinkage must be None or a number in [0, 1], got {shrinkage!r}")
     n = len(F)
     if shrinkage is None:
-        counts = np.bincount(codes, minlength=C).astype(np.float64)
-        means = np.zeros((C, F.shape[1]))
-        np.add.at(means, codes, F)
-        R = F - (means / counts[:, None])[codes]
+        R = F - _class_means(F, codes, C)[1][codes]
         sigma_max = float(np.linalg.eigvalsh(_small_gram(R))[-1]) / n
         lam = max(math.exp(-float(a) * sigma_max), 1e-10)
     else:
