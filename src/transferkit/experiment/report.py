@@ -8,12 +8,12 @@ from that JSON (so :func:`render_report` on the same directory later gives byte-
   mean per method), all runs with their metrics, failures, timings, per-class accuracy, run
   parameters, the resolved config as YAML, and notes.
 * ``report.html``: the same content, self-contained (inline CSS, no scripts, no external fonts or
-  links), plus plots rendered with matplotlib's Agg renderer and embedded as base64 PNG data URIs:
-  a bar chart of target accuracy per task and method with published markers, learning curves per
-  task (loss terms and ``target_accuracy`` against ``step`` for every run with a ``history``), a
-  confusion-matrix heat map for every run that has ``confusion``, and 2-D maps (PCA or t-SNE) of
-  the source and target features coloured by domain, before adaptation (the input) and after it
-  (each run's features).
+  links), plus plots drawn by :mod:`transferkit.experiment.figures` with matplotlib's Agg renderer
+  and embedded as base64 PNG data URIs: a bar chart of target accuracy per task and method with
+  published markers, learning curves per task (loss terms and ``target_accuracy`` against ``step``
+  for every run with a ``history``), a confusion-matrix heat map for every run that has
+  ``confusion``, and 2-D maps (PCA or t-SNE) of the source and target features coloured by domain,
+  before adaptation (the input) and after it (each run's features).
 * With label-free selection (a ``selection:`` config section) both files have a "Selection"
   section: per task, each candidate's validator scores, the collapse guard's verdict, the pick and
   why, and -- only when labelled target data exist -- an oracle column (target accuracy) that is
@@ -23,27 +23,39 @@ from that JSON (so :func:`render_report` on the same directory later gives byte-
 text for the terminal. Accuracies are percentages; "gap" is always ours minus published.
 
 Output is deterministic: the same result gives the same bytes (PNG metadata carries no version or
-date). matplotlib and PyYAML are imported inside the functions that need them.
+date). matplotlib and PyYAML are imported inside the functions that need them (matplotlib only in
+:mod:`~transferkit.experiment.figures`).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from transferkit.experiment._report_util import (
+    MISSING,
+    _as_float,
+    _esc,
+    _fmt_gap,
+    _fmt_num,
+    _gap,
+    _mean,
+    _method_score,
+    _ordered_runs,
+    _run_score,
+)
+from transferkit.experiment.figures import (
+    _accuracy_bar_chart,
+    _confusion_figure,
+    _embedding_figure,
+    _learning_curve_figure,
+    _method_colors,
+    _png_base64,
+)
 from transferkit.experiment.result import ExperimentResult, RunResult
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "REPORT_HTML",
@@ -65,11 +77,7 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 
-MISSING = "-"
-_PNG_DPI = 90
 _MAX_CLASSES_LISTED = 40  # per-class accuracy values shown before "... +N more"
-_ANNOTATE_CONFUSION_UP_TO = 15  # classes; larger matrices get colours only
-_NON_SERIES_KEYS = frozenset({"step", "epoch", "lr", "learning_rate"})
 _TIMING_ORDER = ("fit", "fit_cpu", "evaluate", "total")
 _MAIN_METRICS = ("target_accuracy", "source_accuracy")
 
@@ -501,79 +509,12 @@ def render_assessment_html(report: dict[str, Any]) -> str:
 
 
 # ================================================================================================
-# Scores: one cell of the results table
+# Scores: one cell of the results table (_Score, _run_score and _method_score are in
+# _report_util, shared with the bar chart in figures.py)
 # ================================================================================================
 _RESULTS_CAPTION = ("Target accuracy (%) on the labelled held-out target split (evaluation only, "
                     "never used to choose). \"pub\" = published figure, gap = ours - published. "
                     "The mean row averages successful runs; [n/N] = only n of N tasks.")
-
-
-@dataclass(frozen=True)
-class _Score:
-    """One results cell: our accuracy, the published one and their gap; or a failed/missing run."""
-
-    status: str  # "ok" | "failed" | "missing"
-    ours: float | None = None
-    published: float | None = None
-    gap: float | None = None
-    note: str = ""
-
-    def text(self) -> str:
-        if self.status != "ok":
-            return "failed" if self.status == "failed" else MISSING
-        s = _fmt_num(self.ours)
-        if self.published is not None:
-            s += f" (pub {_fmt_num(self.published)}"
-            s += f", {_fmt_gap(self.gap)})" if self.gap is not None else ")"
-        return f"{s} {self.note}" if self.note else s
-
-    def html(self) -> str:
-        if self.status != "ok":
-            cls = "failed" if self.status == "failed" else "missing"
-            return f'<span class="{cls}">{_esc(self.text())}</span>'
-        parts = [f'<span class="ours">{_esc(_fmt_num(self.ours))}</span>']
-        if self.published is not None:
-            parts.append(f'<span class="pub">pub {_esc(_fmt_num(self.published))}</span>')
-            if self.gap is not None:
-                cls = "pos" if self.gap > 0 else "neg" if self.gap < 0 else "zero"
-                parts.append(f'<span class="gap {cls}">{_esc(_fmt_gap(self.gap))}</span>')
-        if self.note:
-            parts.append(f'<span class="note">{_esc(self.note)}</span>')
-        return " ".join(parts)
-
-
-def _run_score(run: RunResult | None) -> _Score:
-    if run is None:
-        return _Score("missing")
-    if run.status == "failed":
-        return _Score("failed")
-    return _Score("ok", _as_float(run.metrics.get("target_accuracy")), _as_float(run.published),
-                  _gap(run))
-
-
-def _method_score(result: ExperimentResult, method: str) -> _Score:
-    """Mean over the method's successful runs; published/gap only when known for every run.
-
-    The runs are those the table shows (:meth:`ExperimentResult.get`, the first run of each task),
-    so the mean row always summarises the cells above it.
-    """
-    runs = [r for r in (result.get(t, method) for t in result.tasks()) if r is not None]
-    accs = [_as_float(r.metrics.get("target_accuracy")) for r in runs if r.status != "failed"]
-    accs_known = [a for a in accs if a is not None]
-    n_tasks = len(result.tasks())
-    if not accs_known:
-        if not runs:
-            return _Score("missing")
-        if all(r.status == "failed" for r in runs):
-            return _Score("failed")
-        return _Score("ok", None, note=f"[0/{n_tasks}]")
-    mean = _mean(accs_known)
-    note = f"[{len(accs_known)}/{n_tasks}]" if len(accs_known) < n_tasks else ""
-    pubs = [_as_float(r.published) for r in runs]
-    if note or len(accs) != len(runs) or any(p is None for p in pubs):
-        return _Score("ok", mean, note=note)
-    pub_mean = _mean([p for p in pubs if p is not None])
-    return _Score("ok", mean, pub_mean, mean - pub_mean)
 
 
 # ================================================================================================
@@ -674,13 +615,6 @@ def _published_sources(result: ExperimentResult) -> list[tuple[str, list[str]]]:
 
 def _failed_runs(result: ExperimentResult) -> list[RunResult]:
     return [r for r in _ordered_runs(result) if r.status == "failed"]
-
-
-def _ordered_runs(result: ExperimentResult) -> list[RunResult]:
-    """Runs ordered by task then method (first-appearance order); stable for duplicates."""
-    t_idx = {t: i for i, t in enumerate(result.tasks())}
-    m_idx = {m: i for i, m in enumerate(result.methods())}
-    return sorted(result.runs, key=lambda r: (t_idx[r.task], m_idx[r.method]))
 
 
 def _config_yaml(config: dict[str, Any]) -> str:
@@ -807,101 +741,20 @@ def _embedding_tasks(result: ExperimentResult) -> list[str]:
     return tasks + [t for t in result.embeddings if t not in tasks]
 
 
-def _embedding_panels(result: ExperimentResult, task: str) -> list[tuple[str, dict[str, Any]]]:
-    panels: list[tuple[str, dict[str, Any]]] = []
-    inp = result.embeddings.get(task)
-    if isinstance(inp, dict) and inp.get("source") is not None:
-        panels.append(("input (before adaptation)", inp))
-    shared = []
-    for r in _ordered_runs(result):
-        emb = r.embedding
-        if r.task != task or not isinstance(emb, dict):
-            continue
-        if emb.get("same_as_input"):
-            shared.append(r.method)
-        elif emb.get("source") is not None:
-            panels.append((r.method, emb))
-    return panels
-
-
 def _shared_input_map(result: ExperimentResult, task: str) -> list[str]:
     """Runs whose classifier works on the input itself (their map is the input map)."""
     return [r.method for r in _ordered_runs(result) if r.task == task and isinstance(r.embedding, dict)
             and r.embedding.get("same_as_input")]
 
 
-def _embedding_figure(result: ExperimentResult, task: str) -> Figure | None:
-    """One scatter panel per map: the input, then each run's features; source blue, target orange."""
-    import numpy as np
-
-    panels = _embedding_panels(result, task)
-    if not panels:
-        return None
-    ncols = min(len(panels), 4)
-    fig, axes = _fixed_grid(math.ceil(len(panels) / ncols), ncols, 2.6, 2.3, left=0.3, wspace=0.35,
-                            bottom=0.3)
-    for ax, (title, emb) in zip(axes, panels):
-        for key, color, label in (("source", "#1f77b4", "source"), ("target", "#ff7f0e", "target")):
-            pts = np.asarray(emb.get(key) or [], dtype=float).reshape(-1, 2)
-            if len(pts):
-                ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.5, color=color, label=label,
-                           linewidths=0)
-        method = str(emb.get("method", "")).upper().replace("TSNE", "t-SNE")
-        ax.set_title(_label(f"{title} [{method}]" if method else title), fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0].legend(fontsize=7, markerscale=3, frameon=False, loc="best")
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    return fig
-
-
 # ================================================================================================
 # Formatting helpers
 # ================================================================================================
-def _as_float(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-
-def _mean(vals: Sequence[float]) -> float:
-    return sum(vals) / len(vals)
-
-
-def _gap(run: RunResult) -> float | None:
-    acc, pub = _as_float(run.metrics.get("target_accuracy")), _as_float(run.published)
-    return None if acc is None or pub is None else acc - pub
-
-
 def _total_time(run: RunResult) -> float | None:
     if "total" in run.timings:
         return _as_float(run.timings["total"])
     vals = [v for v in (_as_float(x) for x in run.timings.values()) if v is not None]
     return sum(vals) if vals else None
-
-
-def _fmt_num(x: Any, digits: int = 1) -> str:
-    """Accuracy-style number: one decimal; ``-`` for None, ``nan``/``inf`` spelled out."""
-    if x is None:
-        return MISSING
-    f = _as_float(x)
-    if f is None:
-        return str(x)
-    if math.isnan(f):
-        return "nan"
-    if math.isinf(f):
-        return "inf" if f > 0 else "-inf"
-    return f"{f:.{digits}f}"
-
-
-def _fmt_gap(g: float | None) -> str:
-    if g is None:
-        return MISSING
-    return f"{g:+.1f}" if math.isfinite(g) else _fmt_num(g)
 
 
 def _fmt_seconds(x: Any) -> str:
@@ -983,10 +836,6 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 # -- HTML ---------------------------------------------------------------------------------------
-def _esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _h2(sid: str, title: str) -> str:
     return f'<h2 id="{sid}">{_esc(title)}</h2>'
 
@@ -1065,203 +914,3 @@ pre { background: #f3f5f7; border: 1px solid #e1e5e9; padding: 10px 12px; overfl
 .plot-error { color: #c62828; }
 footer { margin-top: 2.5em; color: #8c959f; font-size: .85em; }
 """
-
-
-# ================================================================================================
-# Plots (matplotlib, Agg, imported lazily; Figure objects are used directly, never pyplot)
-# ================================================================================================
-def _new_figure(width: float, height: float, *, constrained: bool = False) -> Figure:
-    """A pyplot-free figure (no global state). Constrained layout is exact but about twice as
-    slow to draw, so only the single bar chart uses it; the per-task and per-run figures, of
-    which there can be many, use fixed margins given in inches."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained" if constrained else None)
-
-
-def _fixed_grid(nrows: int, ncols: int, panel_w: float, panel_h: float, *, left: float = 0.65,
-                right: float = 0.2, top: float = 0.55, bottom: float = 0.5, wspace: float = 0.7,
-                hspace: float = 0.75) -> tuple[Figure, list[Axes]]:
-    """Figure with an ``nrows x ncols`` grid of ``panel_w x panel_h`` inch axes; margins in
-    inches, so panels keep their size whatever the grid."""
-    width = left + right + ncols * panel_w + (ncols - 1) * wspace
-    height = top + bottom + nrows * panel_h + (nrows - 1) * hspace
-    fig = _new_figure(width, height)
-    axes = fig.subplots(nrows, ncols, squeeze=False, gridspec_kw={
-        "left": left / width, "right": 1 - right / width, "bottom": bottom / height,
-        "top": 1 - top / height, "wspace": wspace / panel_w, "hspace": hspace / panel_h})
-    return fig, list(axes.ravel())
-
-
-def _png_base64(fig: Figure) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_PNG_DPI, metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _label(text: Any) -> str:
-    """Text safe for matplotlib: no mathtext (``$``) and no legend-hiding leading underscore."""
-    s = str(text).replace("$", r"\$")
-    return " " + s if s.startswith("_") else s
-
-
-def _colors(n: int) -> list[Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
-def _method_colors(result: ExperimentResult) -> dict[str, Any]:
-    """One colour per method, the same in every plot of the report."""
-    methods = result.methods()
-    return dict(zip(methods, _colors(len(methods))))
-
-
-def _finite_or_nan(v: Any) -> float:
-    f = _as_float(v)
-    return f if f is not None and math.isfinite(f) else math.nan
-
-
-def _accuracy_bar_chart(result: ExperimentResult) -> Figure | None:
-    """Grouped bars: target accuracy per task (and the mean) for each method; published marks."""
-    tasks, methods = result.tasks(), result.methods()
-    groups = tasks + (["mean"] if len(tasks) > 1 else [])
-    scores = {m: [_run_score(result.get(t, m)) for t in tasks]
-              + ([_method_score(result, m)] if len(tasks) > 1 else []) for m in methods}
-    if all(math.isnan(_finite_or_nan(s.ours)) for v in scores.values() for s in v):
-        return None  # no finite accuracy anywhere
-    width = 0.8 / len(methods)
-    fig = _new_figure(min(max(6.0, 0.22 * len(groups) * len(methods) + 3.0), 18.0), 3.8,
-                      constrained=True)
-    ax = fig.subplots()
-    top = 100.0
-    pub_labelled = False
-    colors = _method_colors(result)
-    for i, m in enumerate(methods):
-        color = colors[m]
-        xs = [g + (i - (len(methods) - 1) / 2) * width for g in range(len(groups))]
-        ys = [_finite_or_nan(s.ours) for s in scores[m]]
-        ax.bar(xs, ys, width * 0.92, color=color, label=_label(m))
-        for x, s, y in zip(xs, scores[m], ys):
-            if s.status == "failed":
-                ax.text(x, 1.0, "failed", rotation=90, fontsize=7, color="#c62828",
-                        ha="center", va="bottom")
-            pub = _finite_or_nan(s.published)
-            if not math.isnan(pub):
-                ax.hlines(pub, x - width / 2, x + width / 2, colors="black", linewidth=2,
-                          label=None if pub_labelled else "published", zorder=3)
-                pub_labelled = True
-                top = max(top, pub)
-            if not math.isnan(y):
-                top = max(top, y)
-    ax.set_xticks(range(len(groups)))
-    long_names = max(len(g) for g in groups) > 8 or len(groups) > 8
-    ax.set_xticklabels([_label(g) for g in groups], rotation=30 if long_names else 0,
-                       ha="right" if long_names else "center", fontsize=8)
-    ax.set_ylim(0, top * 1.02)
-    ax.set_ylabel("target accuracy (%)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    return fig
-
-
-def _history_series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
-    """(steps, values) of ``key`` over the history entries that have it; non-finite -> NaN."""
-    xs, ys = [], []
-    for i, h in enumerate(history):
-        if isinstance(h, dict) and key in h:
-            step = _as_float(h.get("step"))
-            xs.append(float(i) if step is None else step)
-            ys.append(_finite_or_nan(h[key]))
-    return xs, ys
-
-
-def _loss_keys(history: list[dict[str, Any]]) -> list[str]:
-    keys = dict.fromkeys(k for h in history if isinstance(h, dict) for k in h)
-    return [k for k in keys if k not in _NON_SERIES_KEYS and "accuracy" not in k]
-
-
-def _learning_curve_figure(task: str, runs: list[RunResult],
-                           colors: dict[str, Any] | None = None) -> Figure | None:
-    """Learning curves of one task: a panel of loss terms against step for each run whose history
-    has any, plus one panel of ``target_accuracy`` against step with a line per method.
-    Non-numeric or non-finite values leave gaps; ``None`` when there is nothing to draw."""
-    loss_panels: list[tuple[RunResult, dict[str, tuple[list[float], list[float]]]]] = []
-    for run in runs:
-        series = {k: _history_series(run.history, k) for k in _loss_keys(run.history)}
-        series = {k: v for k, v in series.items() if any(not math.isnan(y) for y in v[1])}
-        if series:
-            loss_panels.append((run, series))
-    acc_series = {r.method: _history_series(r.history, "target_accuracy") for r in runs}
-    acc_series = {m: v for m, v in acc_series.items() if any(not math.isnan(y) for y in v[1])}
-    n_panels = len(loss_panels) + (1 if acc_series else 0)
-    if n_panels == 0:
-        return None
-    ncols = min(n_panels, 3)
-    fig, axes = _fixed_grid(math.ceil(n_panels / ncols), ncols, 3.6, 2.3)
-    for ax, (run, series) in zip(axes, loss_panels):
-        for k, (xs, ys) in series.items():
-            ax.plot(xs, ys, lw=1.2, marker="o" if len(xs) < 15 else None, ms=3, label=_label(k))
-        ax.set_title(_label(f"{run.method}: loss terms"), fontsize=9)
-        _style_curve_axis(ax, "loss")
-        ax.legend(fontsize=7, frameon=False)
-    if acc_series:
-        if colors is None:
-            colors = dict(zip(acc_series, _colors(len(acc_series))))
-        ax = axes[len(loss_panels)]
-        for method, (xs, ys) in acc_series.items():
-            ax.plot(xs, ys, lw=1.4, color=colors.get(method), ms=3,
-                    marker="o" if len(xs) < 15 else None, label=_label(method))
-        ax.set_title("target accuracy (%)", fontsize=9)
-        _style_curve_axis(ax, "accuracy (%)")
-        ax.legend(fontsize=7, frameon=False)
-    for ax in axes[n_panels:]:
-        ax.set_visible(False)
-    fig.suptitle(_label(task), fontsize=10)
-    return fig
-
-
-def _style_curve_axis(ax: Axes, ylabel: str) -> None:
-    ax.set_xlabel("step", fontsize=8)
-    ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-
-
-def _confusion_figure(run: RunResult) -> Figure | None:
-    """Heat map of the confusion matrix, coloured by row fraction, counts written when small."""
-    import numpy as np
-
-    cm = np.nan_to_num(np.asarray(run.confusion, dtype=float))
-    if cm.ndim != 2 or cm.size == 0:
-        return None
-    n_true, n_pred = cm.shape
-    support = cm.sum(axis=1, keepdims=True)
-    frac = np.divide(cm, support, out=np.zeros_like(cm), where=support > 0)
-    side = min(max(3.2, 0.32 * max(n_true, n_pred) + 1.6), 9.0)
-    left, bottom, top, bar = 0.7, 0.6, 0.4, 0.9  # inches
-    fig = _new_figure(side + bar, side)
-    ax = fig.add_axes((left / (side + bar), bottom / side, (side - left - 0.15) / (side + bar),
-                       (side - bottom - top) / side))
-    cax = fig.add_axes(((side + 0.05) / (side + bar), bottom / side, 0.15 / (side + bar),
-                        (side - bottom - top) / side))
-    im = ax.imshow(frac, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
-    fig.colorbar(im, cax=cax).ax.tick_params(labelsize=7)
-    if max(n_true, n_pred) <= _ANNOTATE_CONFUSION_UP_TO:
-        for i in range(n_true):
-            for j in range(n_pred):
-                ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if frac[i, j] > 0.5 else "#1d232b")
-    if max(n_true, n_pred) <= 31:
-        ax.set_xticks(range(n_pred))
-        ax.set_yticks(range(n_true))
-    ax.tick_params(labelsize=7)
-    ax.set_xlabel("predicted class", fontsize=8)
-    ax.set_ylabel("true class", fontsize=8)
-    ax.set_title(_label(f"{run.task} / {run.method}"), fontsize=9)
-    return fig
