@@ -579,30 +579,34 @@ def nleep(features: Any, labels: Any, *, variance: float = 0.8, components_per_c
     return leep(gmm.predict_proba(Z), codes)
 
 
-def _class_means(F: np.ndarray, codes: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class counts ``(C,)`` and class means ``(C, d)`` of ``F`` for labels ``codes`` in ``0..C-1``."""
+def _within_scatter(F: np.ndarray, codes: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class counts ``(C,)``, class means ``(C, d)`` and the within-class scatter ``(d, d)``,
+    ``sum_c (n_c / n) cov_c = R'R / n`` with ``R`` the rows minus their class means."""
     counts = np.bincount(codes, minlength=C).astype(np.float64)
     means = np.zeros((C, F.shape[1]))
     np.add.at(means, codes, F)
-    return counts, means / counts[:, None]
+    means /= counts[:, None]
+    R = F - means[codes]
+    return counts, means, (R.T @ R) / len(F)
 
 
-def _shrunk_lda_posteriors(F: np.ndarray, codes: np.ndarray, C: int, shrinkage: float
+def _shrunk_lda_posteriors(F: np.ndarray, codes: np.ndarray, C: int, shrinkage: float,
+                           scatter: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Class posteriors of linear discriminant analysis with the within-class scatter shrunk
     towards its mean eigenvalue, ``(1 - shrinkage) S_w + shrinkage tr(S_w)/d I`` (class priors =
-    frequencies), and the class means ``(C, d)``."""
-    n, d = F.shape
-    counts, means = _class_means(F, codes, C)
-    R = F - means[codes]
-    S = (1.0 - shrinkage) * (R.T @ R) / n               # sum_c (n_c/n) cov_c = R'R/n
-    S.flat[:: d + 1] += shrinkage * float(np.einsum("ij,ij->", R, R)) / (n * d)
+    frequencies), and the class means ``(C, d)``. ``scatter``: :func:`_within_scatter` of ``F``
+    when already computed."""
+    d = F.shape[1]
+    counts, means, Sw = _within_scatter(F, codes, C) if scatter is None else scatter
+    S = (1.0 - shrinkage) * Sw
+    S.flat[:: d + 1] += shrinkage * float(np.trace(Sw)) / d
     try:
         coef = np.linalg.solve(S, means.T).T             # (C, d): S^-1 mu_c
     except np.linalg.LinAlgError as exc:
         raise DataError("the within-class scatter is singular; remove constant or duplicated "
                         "feature columns, or pass a larger shrinkage") from exc
-    logits = F @ coef.T - 0.5 * np.einsum("cd,cd->c", means, coef) + np.log(counts / n)
+    logits = F @ coef.T - 0.5 * np.einsum("cd,cd->c", means, coef) + np.log(counts / len(F))
     logits -= logits.max(axis=1, keepdims=True)
     P = np.exp(logits)
     return P / P.sum(axis=1, keepdims=True), means
@@ -640,14 +644,17 @@ def sfda(features: Any, labels: Any, *, a: float = 5.0, shrinkage: float | None 
                                   or not 0.0 <= shrinkage <= 1.0):
         raise ConfigError(f"sfda: shrinkage must be None or a number in [0, 1], got {shrinkage!r}")
     n = len(F)
+    scatter = _within_scatter(F, codes, C)
     if shrinkage is None:
-        R = F - _class_means(F, codes, C)[1][codes]
-        sigma_max = float(np.linalg.eigvalsh(_small_gram(R))[-1]) / n
+        from scipy.linalg import eigvalsh
+
+        d = F.shape[1]
+        sigma_max = float(eigvalsh(scatter[2], subset_by_index=[d - 1, d - 1])[0])
         lam = max(math.exp(-float(a) * sigma_max), 1e-10)
     else:
         lam = float(shrinkage)
     try:
-        P, means = _shrunk_lda_posteriors(F, codes, C, lam)
+        P, means = _shrunk_lda_posteriors(F, codes, C, lam, scatter)
         Q = np.exp(P)
         q = (Q / Q.sum(axis=1, keepdims=True))[np.arange(n), codes][:, None]
         others = (means.sum(axis=0)[None, :] - means) / (C - 1)    # (C, d): mean of the other classes' means
