@@ -27,12 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from transferkit.core.errors import DataError
+from transferkit.core.errors import ConfigError, DataError
 
-__all__ = ["SentenceEmbeddings", "flatten_sentences", "pool_sentences", "sentence_mean_embeddings", "split_sentences"]
+__all__ = ["SEGMENTS", "SentenceEmbeddings", "check_segment", "flatten_sentences", "pool_sentences",
+           "sentence_mean_embeddings", "split_sentences"]
+
+#: how a text is embedded: in one pass (``"text"``) or as the mean of its sentences (``"sentence"``)
+SEGMENTS = ("text", "sentence")
 
 _BOUNDARY = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+|\s*\n\s*")
 _WORD = re.compile(r"\w")
+
+
+def check_segment(segment: Any) -> str:
+    """``segment`` if it is one of :data:`SEGMENTS`, else a :class:`ConfigError` naming them."""
+    if segment not in SEGMENTS:
+        raise ConfigError(f"got {segment!r}; expected one of {', '.join(map(repr, SEGMENTS))}", "segment")
+    return str(segment)
 
 
 def split_sentences(text: str) -> list[str]:

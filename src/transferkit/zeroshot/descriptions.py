@@ -41,11 +41,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from transferkit.core.errors import ConfigError, DataError
+from transferkit.models.sentences import SEGMENTS, check_segment
 
 __all__ = ["SEGMENTS", "DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
-
-#: how :class:`DescriptionClassifier` embeds a text: in one pass, or as the mean of its sentences
-SEGMENTS = ("text", "sentence")
 
 
 def _normalize_rows(a: np.ndarray) -> np.ndarray:
@@ -197,8 +195,7 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"got {rounds!r}; expected an integer >= 0 (0: no self-training)", "self_train_rounds")
         if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
             raise ConfigError(f"got {frac!r}; expected a fraction in (0, 1]", "self_train_fraction")
-        if self.segment not in SEGMENTS:
-            raise ConfigError(f"got {self.segment!r}; expected one of {', '.join(map(repr, SEGMENTS))}", "segment")
+        check_segment(self.segment)
         desc = self._descriptions()
         self.encoder_ = self._build_encoder()
         self.classes_, self.class_embeddings_ = embed_descriptions(self.encoder_, desc, batch_size=self.batch_size)

@@ -27,14 +27,12 @@ from torch import nn
 
 from transferkit.core.errors import ConfigError, DataError
 from transferkit.models.encoders.base import Encoder, check_batch_rows, require
+from transferkit.models.sentences import check_segment
 
 #: the model's own inference length (sentence_bert_config.json: max_seq_length 256)
 DEFAULT_MAX_LENGTH = 256
 #: how :meth:`MiniLMEncoder.preprocess` shortens a text longer than ``max_length``
 TRUNCATIONS = ("head", "head_tail")
-#: what :meth:`MiniLMEncoder.encode` embeds in one pass: the whole text, or each of its sentences
-#: (the text's features then pool them, :mod:`transferkit.models.sentences`)
-SEGMENTS = ("text", "sentence")
 #: share of the room kept for a text's first tokens under ``truncation="head_tail"`` (Sun et al.
 #: 2019: 128 of 510 tokens)
 HEAD_SHARE = 128 / 510
@@ -61,12 +59,6 @@ def _check_truncation(truncation: Any) -> str:
     if truncation not in TRUNCATIONS:
         raise ConfigError(f"got {truncation!r}; expected one of {', '.join(map(repr, TRUNCATIONS))}", "truncation")
     return str(truncation)
-
-
-def _check_segment(segment: Any) -> str:
-    if segment not in SEGMENTS:
-        raise ConfigError(f"got {segment!r}; expected one of {', '.join(map(repr, SEGMENTS))}", "segment")
-    return str(segment)
 
 
 def _file_sha256(path: Path) -> str:
@@ -100,7 +92,7 @@ class MiniLMEncoder(Encoder):
         if not isinstance(max_length, int) or isinstance(max_length, bool) or not 2 <= max_length <= 512:
             raise ConfigError(f"got {max_length!r}; expected an integer from 2 to 512", "max_length")
         _check_truncation(truncation)
-        _check_segment(segment)
+        check_segment(segment)
         require("transformers", "text", "the 'minilm' encoder")
         from transformers import BertConfig, BertModel
 
@@ -157,7 +149,7 @@ class MiniLMEncoder(Encoder):
         encoder's ``truncation`` unless given) and padded with the pad id to ``max_length``
         (default: the encoder's ``max_length``). One sequence per text: refused under
         ``segment="sentence"`` (unless ``segment="text"`` is given)."""
-        if (self.segment if segment is None else _check_segment(segment)) == "sentence":
+        if (self.segment if segment is None else check_segment(segment)) == "sentence":
             raise ConfigError("segment='sentence' gives frozen features only (encode, the feature cache); "
                               "training and token ids read one sequence per text: build the encoder with "
                               "segment='text'", "segment")
@@ -196,7 +188,7 @@ class MiniLMEncoder(Encoder):
         settings: dict[str, Any] = {"max_length": length, "padding": "max_length", "truncation": True}
         if keep != "head":  # as in __init__: keys of features made with the default are unchanged
             settings.update(keep=keep, head_tokens=head_tokens(length))
-        if (self.segment if segment is None else _check_segment(segment)) != "text":  # likewise
+        if (self.segment if segment is None else check_segment(segment)) != "text":  # likewise
             settings["segment"] = "sentence"
         return settings
 
@@ -206,7 +198,7 @@ class MiniLMEncoder(Encoder):
         ``segment="sentence"`` each text's sentences are embedded alone, in batches sorted by
         length, and pooled (class docstring)."""
         segment = settings.pop("segment", None)
-        if (self.segment if segment is None else _check_segment(segment)) == "text":
+        if (self.segment if segment is None else check_segment(segment)) == "text":
             return super().encode(data, batch_size=batch_size, progress=progress, desc=desc, segment="text",
                                   **settings)
         from transferkit.models.sentences import flatten_sentences, pool_sentences
