@@ -41,9 +41,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from transferkit.core.errors import ConfigError, DataError
-from transferkit.models.sentences import SEGMENTS, check_segment
 
-__all__ = ["SEGMENTS", "DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
+__all__ = ["DescriptionClassifier", "class_descriptions", "confident_per_class", "cosine_scores", "embed_descriptions"]
 
 
 def _normalize_rows(a: np.ndarray) -> np.ndarray:
@@ -195,6 +194,9 @@ class DescriptionClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError(f"got {rounds!r}; expected an integer >= 0 (0: no self-training)", "self_train_rounds")
         if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
             raise ConfigError(f"got {frac!r}; expected a fraction in (0, 1]", "self_train_fraction")
+        # imported here, not at module level: importing transferkit.models loads torch
+        from transferkit.models.sentences import check_segment
+
         check_segment(self.segment)
         desc = self._descriptions()
         self.encoder_ = self._build_encoder()
