@@ -225,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     say()
     say("| rule | " + " | ".join(f"{b}: across / within" for b in test) + " | all 28: across / within | picks < 1.5 x chance |")
     say("|---|" + "---|" * (len(test) + 2))
-    results, results_ten = {}, {}
+    results, results_ten, evals = {}, {}, {}
     for name in dict.fromkeys([CURRENT_DEFAULT, chosen]):
-        per = {b: evaluate(by_name[name], t, chance, fallback) for b, t in test.items()}
+        per = evals[name] = {b: evaluate(by_name[name], t, chance, fallback) for b, t in test.items()}
         rows = [r["gap"] for p in per.values() for r in p["rows"]]
         within = [g for p in per.values() for g in p["within_gaps"]]
         coll = sum(p["collapsed"] for p in per.values())
@@ -251,8 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     say()
     say("| task | picked | acc | oracle pick | acc | gap |")
     say("|---|---|---|---|---|---|")
-    for t in test.values():
-        for r in evaluate(by_name[chosen], t, chance, fallback)["rows"]:
+    for per in evals[chosen].values():
+        for r in per["rows"]:
             say(f"| {r['task']} | {r['picked']} | {fmt(r['picked_acc'])} | {r['oracle']} | {fmt(r['oracle_acc'])} "
                 f"| {fmt(r['gap'])} |")
     if args.out:
